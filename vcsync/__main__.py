@@ -1,0 +1,3 @@
+from vcsync.cli.main import main
+
+raise SystemExit(main())

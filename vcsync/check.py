@@ -1,0 +1,199 @@
+"""`vcsync check`: run the rules over the work tree, the index, or given paths.
+
+The runner owns what every rule shares: which files are in scope, the bases the
+history rules compare with, `select`/`ignore`, `-- vcsync: ignore` directives, the
+`baseline` exemption, and the order of findings.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import NamedTuple
+
+from vcsync.config import Config
+from vcsync.errors import ConfigError, GitError, VcsyncError
+from vcsync.gitrepo import Repo, fetch_hint
+from vcsync.migrations.layouts import Discovery, Folders, Migration, detect_layout, discover
+from vcsync.migrations.versions import version_from_user
+from vcsync.rules import Finding, all_rules
+from vcsync.rules.context import Base, Context
+from vcsync.source import Source, WorkTree, index_source, read_bytes, ref_source
+from vcsync.sql.syntax import ensure_dialect
+
+HEAD_BYTES = 4096
+# Rule families that do not apply to migrations at or below `baseline` (adopted history).
+BASELINE_EXEMPT = ("VC0", "VC3")
+
+
+class CheckResult(NamedTuple):
+    findings: list[Finding]
+    files: list[str]  # the files read, sorted
+    notes: list[str]
+
+    @property
+    def failed(self) -> bool:
+        return any(f.severity == "error" for f in self.findings)
+
+
+class Project(NamedTuple):
+    """The config, the repository around it (if any) and the folders as repository paths."""
+
+    config: Config
+    repo: Repo | None
+    root: Path  # paths in findings are relative to this folder
+    folders: Folders
+
+
+def open_project(config: Config) -> Project:
+    repo = Repo.find(config.root) if config.root.is_dir() else None
+    root = repo.root if repo else config.root
+    prefix = config.root.resolve().relative_to(root.resolve()).as_posix()
+    prefix = "" if prefix == "." else prefix + "/"
+    folders = Folders(prefix + config.migrations, prefix + config.rollbacks)
+    return Project(config, repo, root, folders)
+
+
+def discover_in(source: Source, config: Config, folders: Folders, layout: str | None = None) -> Discovery:
+    paths = source.paths()
+    if layout is None:
+        layout = config.layout
+        if layout == "auto":
+            layout = detect_layout(paths, folders, lambda p: _head(source, p))
+    return discover(layout, paths, folders)
+
+
+def _head(source: Source, path: str) -> str:
+    return read_bytes(source, path)[:HEAD_BYTES].decode("utf-8", "replace")
+
+
+def run_check(
+    config: Config,
+    *,
+    staged: bool = False,
+    base_ref: str | None = None,
+    paths: Sequence[Path] = (),
+) -> CheckResult:
+    ensure_dialect(config.dialect)
+    project = open_project(config)
+    repo, folders = project.repo, project.folders
+    dirs = [folders.migrations] if folders.rollbacks == folders.migrations else list(folders)
+    source: Source
+    if staged:
+        if repo is None:
+            raise GitError(f"{config.root} is not inside a Git repository, so there is no index "
+                           "to check; drop --staged or run `git init`.")
+        source = index_source(repo, dirs)
+    else:
+        if not (project.root / folders.migrations).is_dir():
+            raise ConfigError(f"the migrations folder {folders.migrations} does not exist; "
+                              "run `vcsync init` or set `migrations` in the config.")
+        source = WorkTree(project.root, dirs)
+    try:
+        scope = _scope(project, dirs, staged, paths)
+        discovery = discover_in(source, config, folders)
+        bases, notes = (
+            _bases(project, dirs, discovery, staged, base_ref) if scope != frozenset() else ((), [])
+        )
+        ctx = Context(config, folders, source, discovery, scope, bases)
+        ctx.notes.extend(notes)
+        findings = _run_rules(ctx)
+        checked = sorted({s.path for _m, s in ctx.scripts()})
+        return CheckResult(sorted(findings), checked, ctx.notes)
+    finally:
+        if repo is not None:
+            repo.close()
+
+
+def _scope(project: Project, dirs: list[str], staged: bool, paths: Sequence[Path]) -> frozenset[str] | None:
+    chosen: set[str] | None = None
+    if paths:
+        chosen = set()
+        for path in paths:
+            if not path.exists():
+                raise VcsyncError(f"{path} does not exist.")
+            absolute, root = path.resolve(), project.root.resolve()
+            if not absolute.is_relative_to(root):
+                raise VcsyncError(f"{path} is outside the project at {project.root}.")
+            rel = absolute.relative_to(root).as_posix()
+            chosen.add("" if rel == "." else rel)
+    if staged:
+        assert project.repo is not None
+        changed = set(project.repo.staged_changes())
+        if chosen is not None:
+            changed = {p for p in changed if any(_under(p, c) for c in chosen)}
+        return frozenset(p for p in changed if any(_under(p, d) for d in dirs))
+    if chosen is None:
+        return None
+    return _Prefixes(chosen)
+
+
+def _under(path: str, folder: str) -> bool:
+    return folder == "" or path == folder or path.startswith(folder.rstrip("/") + "/")
+
+
+class _Prefixes(frozenset[str]):
+    """A scope of files and folders: a path is in it when it is one of them or under one."""
+
+    def __contains__(self, path: object) -> bool:
+        return isinstance(path, str) and any(_under(path, p) for p in self)
+
+
+def _bases(
+    project: Project, dirs: list[str], current: Discovery, staged: bool, explicit: str | None
+) -> tuple[tuple[Base, ...], list[str]]:
+    """The base ref (all history rules) and the newest tag reachable from HEAD (VC2xx)."""
+    repo = project.repo
+    if repo is None or not repo.has_commits():
+        return (), []
+    ref = explicit or project.config.base_ref
+    commit = repo.resolve(ref)
+    bases: list[Base] = []
+    notes: list[str] = []
+    if commit is None:
+        hint = fetch_hint(ref, repo.is_shallow())
+        if explicit:
+            raise GitError(f"base ref {ref} is not in this clone; {hint}.")
+        # A local repository without the default remote still gets its hook.
+        notes.append(f"VC004 and VC2xx skipped for {ref}: it is not in this clone; {hint}.")
+    else:
+        bases.append(_base(project, dirs, current, ref, staged, linear=True))
+    tag = repo.newest_tag()
+    if tag and repo.resolve(tag) != commit:
+        bases.append(_base(project, dirs, current, tag, staged, linear=False))
+    return tuple(bases), notes
+
+
+def _base(project: Project, dirs: list[str], current: Discovery, ref: str, staged: bool,
+          linear: bool) -> Base:
+    repo = project.repo
+    assert repo is not None
+    tree = ref_source(repo, ref, dirs)
+    discovery = discover_in(tree, project.config, project.folders, current.layout)
+    changed = frozenset(repo.changed_paths(ref, staged, dirs))
+    return Base(ref, tree, discovery, changed, linear)
+
+
+def _run_rules(ctx: Context) -> list[Finding]:
+    config = ctx.config
+    owners: dict[str, Migration] = {}
+    for migration, script in ctx.discovery.scripts():
+        owners.setdefault(script.path, migration)
+    baseline = version_from_user(config.baseline).key if config.baseline else None
+    findings = []
+    for rule in all_rules():
+        if not config.rule_enabled(rule.code):
+            continue
+        for hit in rule.check(ctx):
+            if not ctx.in_scope(hit.path):
+                continue
+            owner = owners.get(hit.path)
+            if owner is not None:
+                if (baseline is not None and owner.version is not None
+                        and owner.version.key <= baseline and rule.code.startswith(BASELINE_EXEMPT)):
+                    continue
+                script = owner.up if owner.up.path == hit.path else owner.down
+                if script is not None and rule.code in ctx.load(script).directives.ignored:
+                    continue
+            findings.append(Finding(hit.path, hit.line, hit.column, rule.code, rule.severity, hit.message))
+    return findings

@@ -1,0 +1,132 @@
+"""The `vcsync` command group and its one error boundary.
+
+Commands parse options, call one function below the CLI, render, and return an exit
+code: 0 all well, 1 findings or a failed operation, 2 usage or configuration error.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from vcsync import __version__
+from vcsync.cli import render
+from vcsync.config import Config, load_config
+from vcsync.errors import VcsyncError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def config_option(command: F) -> F:
+    return click.option(
+        "--config", "config_path", type=click.Path(path_type=Path, dir_okay=False),
+        help="The config file (default: the nearest vcsync.toml or pyproject.toml above here).",
+    )(command)
+
+
+def format_option(command: F) -> F:
+    return click.option(
+        "--format", "fmt", type=click.Choice(render.FORMATS), default="text", show_default=True,
+        help="Output format.",
+    )(command)
+
+
+def _config(config_path: Path | None) -> Config:
+    return load_config(config_path)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="vcsync")
+def cli() -> None:
+    """Keep SQL migrations honest from the keyboard to production."""
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@click.option("--staged", is_flag=True, help="Check the Git index (what a commit hook must see).")
+@click.option("--base", "base_ref", metavar="REF", help="Compare history with REF (default: base_ref).")
+@config_option
+@format_option
+def check(paths: tuple[Path, ...], staged: bool, base_ref: str | None,
+          config_path: Path | None, fmt: str) -> int:
+    """Run the rules over the migrations (or PATHS); exit 1 on any error finding."""
+    from vcsync.check import run_check
+    from vcsync.rules import all_rules
+
+    result = run_check(_config(config_path), staged=staged, base_ref=base_ref, paths=paths)
+    render.findings(result.findings, result.files, result.notes, fmt, all_rules())
+    return 1 if result.failed else 0
+
+
+@cli.command()
+@format_option
+def rules(fmt: str) -> int:
+    """List every rule: code, severity and what it checks."""
+    from vcsync.rules import all_rules
+
+    render.rule_list(all_rules(), fmt)
+    return 0
+
+
+@cli.command()
+@click.option("--layout", type=click.Choice(["split", "flyway", "updown", "markers"]),
+              default="split", show_default=True, help="How migration files are named.")
+@click.option("--dialect", default="postgres", show_default=True, help="The SQL dialect.")
+def init(layout: str, dialect: str) -> int:
+    """Write a starter [tool.vcsync] config and the migration folders here."""
+    from vcsync.scaffold import init_project
+
+    for line in init_project(Path.cwd(), layout, dialect):
+        render.out(line)
+    return 0
+
+
+@cli.command()
+@click.argument("words", nargs=-1, required=True, metavar="[VERSION] DESCRIPTION")
+@config_option
+def create(words: tuple[str, ...], config_path: Path | None) -> int:
+    """Scaffold a migration and its rollback (the next version when none is given)."""
+    from vcsync.scaffold import create_migration
+
+    version = words[0] if len(words) > 1 and words[0][:1].isdigit() else None
+    description = " ".join(words[1:] if version else words)
+    for path in create_migration(_config(config_path), description, version):
+        render.out(f"created {path}")
+    return 0
+
+
+@cli.command("install-hooks")
+@click.option("--force", is_flag=True, help="Replace existing hooks (a backup is kept).")
+@config_option
+def install_hooks(force: bool, config_path: Path | None) -> int:
+    """Install the plain Git hooks (pre-commit, pre-push) that run vcsync check."""
+    from vcsync.hookinstall import install
+
+    for line in install(_config(config_path).root, force=force):
+        render.out(line)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """The one error boundary: user errors become one sentence and an exit code."""
+    try:
+        code = cli.main(args=argv, prog_name="vcsync", standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        return int(exc.exit_code)
+    except click.ClickException as exc:
+        exc.show()
+        return exc.exit_code
+    except click.exceptions.Abort:
+        render.err("vcsync: aborted.")
+        return 130
+    except VcsyncError as exc:
+        render.err(f"vcsync: {exc}")
+        return exc.exit_code
+    except BrokenPipeError:
+        sys.stderr.close()
+        return 1
+    return int(code or 0)

@@ -1,0 +1,230 @@
+"""`[tool.vcsync]` in pyproject.toml, or vcsync.toml, read into one validated, immutable Config.
+
+The file is found by walking up from the working directory; paths in it are relative
+to the folder that holds it. Every key is checked here, so the rest of vcsync can trust
+what it reads: an unknown key or a bad value is one ConfigError naming the key.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+from vcsync.errors import ConfigError
+
+LAYOUTS = ("auto", "split", "flyway", "updown", "markers")
+CONFIG_FILES = ("vcsync.toml", "pyproject.toml")
+URL_FORMS = ("sqlite:///", "postgresql://", "postgres://", "env:")
+_VERSION = re.compile(r"^\d+([._-]\d+)*$")
+_CODE_PREFIX = re.compile(r"^VC\d{0,3}$")
+
+
+@dataclass(frozen=True)
+class Environment:
+    """A deployment target; `urls`/`schemas` name a fleet (DESIGN §9)."""
+
+    name: str
+    urls: tuple[str, ...]
+    schemas: tuple[str, ...] = ()
+    targets_query: str | None = None
+
+
+@dataclass(frozen=True)
+class Config:
+    root: Path
+    source: Path | None = None
+    migrations: str = "database/migrations"
+    rollbacks: str = "database/rollback"
+    layout: str = "split"
+    dialect: str = "postgres"
+    base_ref: str = "origin/main"
+    ledger_schema: str = "version_control"
+    select: tuple[str, ...] = ("VC",)
+    ignore: tuple[str, ...] = ()
+    baseline: str | None = None
+    scratch_url: str | None = None
+    max_parse_bytes: int = 5_000_000
+    placeholders: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    environments: Mapping[str, Environment] = field(
+        default_factory=lambda: MappingProxyType({})
+    )
+
+    def rule_enabled(self, code: str) -> bool:
+        """`select`/`ignore` take codes or prefixes (`VC2` is every history rule)."""
+        return any(code.startswith(p) for p in self.select) and not any(
+            code.startswith(p) for p in self.ignore
+        )
+
+    def environment(self, name: str) -> Environment:
+        try:
+            return self.environments[name]
+        except KeyError:
+            known = ", ".join(sorted(self.environments)) or "none"
+            raise ConfigError(
+                f"environment {name!r} is not configured (configured: {known})."
+            ) from None
+
+
+def find_config_file(start: Path) -> Path | None:
+    """The nearest vcsync.toml, or pyproject.toml with a [tool.vcsync] table, at or above start."""
+    for folder in (start, *start.parents):
+        for name in CONFIG_FILES:
+            candidate = folder / name
+            if candidate.is_file() and (
+                name == "vcsync.toml" or "[tool.vcsync" in candidate.read_text("utf-8", "replace")
+            ):
+                return candidate
+    return None
+
+
+def load_config(explicit: Path | None = None, cwd: Path | None = None) -> Config:
+    cwd = cwd or Path.cwd()
+    path = explicit if explicit is not None else find_config_file(cwd)
+    if path is None:
+        return Config(root=cwd)
+    if not path.is_file():
+        raise ConfigError(f"config file {path} does not exist.")
+    return parse_config(_read_toml(path), path)
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    import tomllib
+
+    try:
+        data = tomllib.loads(path.read_text("utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc}.") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path} is not valid TOML: {exc}.") from None
+    if path.name == "pyproject.toml":
+        section = data.get("tool", {}).get("vcsync")
+        if section is None:
+            raise ConfigError(f"{path} has no [tool.vcsync] table.")
+        return dict(section)
+    return dict(data.get("tool", {}).get("vcsync", data))
+
+
+def parse_config(raw: Mapping[str, Any], path: Path) -> Config:
+    """Validate every key; the message names the file and the key."""
+    where = f"{path.name}: "
+    values: dict[str, Any] = {}
+    for key, value in raw.items():
+        parse = _KEYS.get(key)
+        if parse is None:
+            known = ", ".join(sorted(_KEYS))
+            raise ConfigError(f"{where}unknown key {key!r} (known keys: {known}).")
+        try:
+            values[key] = parse(value)
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"{where}{key} {exc}.") from None
+    return Config(root=path.parent, source=path, **values)
+
+
+def _string(value: Any) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise TypeError("must be a non-empty string")
+    return value
+
+
+def _folder(value: Any) -> str:
+    text = _string(value).strip("/")
+    if Path(text).is_absolute() or ".." in Path(text).parts:
+        raise ValueError("must be a folder inside the project, relative to the config file")
+    return text
+
+
+def _layout(value: Any) -> str:
+    if value not in LAYOUTS:
+        raise ValueError(f"must be one of {', '.join(LAYOUTS)}, not {value!r}")
+    return str(value)
+
+
+def _codes(value: Any) -> tuple[str, ...]:
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise TypeError("must be a list of rule codes such as [\"VC201\"]")
+    for code in value:
+        if not _CODE_PREFIX.match(code):
+            raise ValueError(f"has {code!r}, which is not a rule code or prefix such as VC2")
+    return tuple(value)
+
+
+def _version(value: Any) -> str:
+    text = str(value) if isinstance(value, int | float) else value
+    if not isinstance(text, str) or not _VERSION.match(text):
+        raise ValueError(f"must be a version such as \"1.4.0\" or \"000123\", not {value!r}")
+    return text
+
+
+def _url(value: Any) -> str:
+    text = _string(value)
+    if not text.startswith(URL_FORMS) or text == "env:":
+        raise ValueError(
+            f"must start with one of {', '.join(URL_FORMS)} (got {text.split(':')[0]}:…)"
+        )
+    return text
+
+
+def _positive_int(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise ValueError(f"must be a positive whole number of bytes, not {value!r}")
+    return value
+
+
+def _placeholders(value: Any) -> Mapping[str, str]:
+    if not isinstance(value, dict) or not all(
+        isinstance(v, str | int | float) for v in value.values()
+    ):
+        raise TypeError("must be a table of name = \"value\"")
+    return MappingProxyType({str(k): str(v) for k, v in value.items()})
+
+
+_ENV_KEYS = ("url", "urls", "schemas", "targets_query")
+
+
+def _environments(value: Any) -> Mapping[str, Environment]:
+    if not isinstance(value, dict):
+        raise TypeError("must be a table of [tool.vcsync.environments.NAME] tables")
+    result = {}
+    for name, table in value.items():
+        if not isinstance(table, dict):
+            raise TypeError(f"{name} must be a table with a url")
+        unknown = sorted(set(table) - set(_ENV_KEYS))
+        if unknown:
+            raise ValueError(f"{name} has unknown key {unknown[0]!r} (known: {', '.join(_ENV_KEYS)})")
+        urls = [table["url"]] if "url" in table else list(table.get("urls", []))
+        if "url" in table and "urls" in table:
+            raise ValueError(f"{name} sets both url and urls; keep one")
+        if not urls and "targets_query" not in table:
+            raise ValueError(f"{name} needs a url, urls or targets_query")
+        schemas = table.get("schemas", [])
+        if not isinstance(schemas, list) or not all(isinstance(s, str) for s in schemas):
+            raise TypeError(f"{name}.schemas must be a list of schema names")
+        query = table.get("targets_query")
+        result[name] = Environment(
+            name=name,
+            urls=tuple(_url(u) for u in urls),
+            schemas=tuple(schemas),
+            targets_query=_string(query) if query is not None else None,
+        )
+    return MappingProxyType(result)
+
+
+_KEYS = {
+    "migrations": _folder,
+    "rollbacks": _folder,
+    "layout": _layout,
+    "dialect": lambda v: _string(v).lower(),
+    "base_ref": _string,
+    "ledger_schema": _string,
+    "select": _codes,
+    "ignore": _codes,
+    "baseline": _version,
+    "scratch_url": _url,
+    "max_parse_bytes": _positive_int,
+    "placeholders": _placeholders,
+    "environments": _environments,
+}

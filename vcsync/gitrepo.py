@@ -1,0 +1,156 @@
+"""Plain `git`, called the way a hook must call it.
+
+Hooks run inside Git, which exports GIT_DIR, GIT_INDEX_FILE and friends; they are
+stripped so every call sees the repository we name. Blob contents come from one
+long-lived `git cat-file --batch` process, never one process per file. GitPython is
+not used on this path: its import alone would cost half of the hook's time budget.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import NamedTuple
+
+from vcsync.errors import GitError
+
+_INHERITED = ("GIT_DIR", "GIT_INDEX_FILE", "GIT_WORK_TREE", "GIT_PREFIX", "GIT_OBJECT_DIRECTORY")
+CHUNK = 1 << 20
+
+
+def git_env() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if k not in _INHERITED}
+
+
+class TreeEntry(NamedTuple):
+    path: str
+    blob: str
+
+
+class Repo:
+    """A repository found from a folder inside it; one cat-file process, opened on demand."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self._batch: subprocess.Popen[bytes] | None = None
+
+    @classmethod
+    def find(cls, start: Path) -> Repo | None:
+        """The repository holding `start`, or None outside any repository."""
+        try:
+            out = subprocess.run(
+                ["git", "rev-parse", "--show-toplevel"],
+                cwd=start, env=git_env(), capture_output=True, check=True,
+            ).stdout
+        except FileNotFoundError:
+            raise GitError("git is not installed or not on PATH.") from None
+        except subprocess.CalledProcessError:
+            return None
+        return cls(Path(os.fsdecode(out.strip())))
+
+    def run(self, *args: str, check: bool = True) -> str:
+        proc = subprocess.run(
+            ["git", *args], cwd=self.root, env=git_env(), capture_output=True,
+        )
+        if check and proc.returncode != 0:
+            message = proc.stderr.decode("utf-8", "replace").strip().splitlines()
+            raise GitError(f"git {args[0]} failed: {message[-1] if message else 'no output'}.")
+        return proc.stdout.decode("utf-8", "surrogateescape")
+
+    def has_commits(self) -> bool:
+        return self.run("rev-parse", "--verify", "-q", "HEAD", check=False) != ""
+
+    def resolve(self, ref: str) -> str | None:
+        """The commit a ref names, or None when this clone does not have it."""
+        out = self.run("rev-parse", "--verify", "-q", f"{ref}^{{commit}}", check=False)
+        return out.strip() or None
+
+    def is_shallow(self) -> bool:
+        return self.run("rev-parse", "--is-shallow-repository").strip() == "true"
+
+    def index_entries(self, folders: Sequence[str]) -> list[TreeEntry]:
+        """The staged blob of every file under the folders (what the next commit holds)."""
+        out = self.run("ls-files", "-s", "-z", "--", *folders)
+        entries = []
+        for record in out.split("\0"):
+            if record:
+                meta, path = record.split("\t", 1)
+                entries.append(TreeEntry(path, meta.split()[1]))
+        return entries
+
+    def tree_entries(self, ref: str, folders: Sequence[str]) -> list[TreeEntry]:
+        out = self.run("ls-tree", "-r", "-z", "--full-tree", ref, "--", *folders)
+        entries = []
+        for record in out.split("\0"):
+            if record:
+                meta, path = record.split("\t", 1)
+                kind, blob = meta.split()[1:3]
+                if kind == "blob":
+                    entries.append(TreeEntry(path, blob))
+        return entries
+
+    def staged_changes(self) -> list[str]:
+        """Paths the next commit adds, modifies, renames or deletes (renames as delete+add)."""
+        out = self.run("diff", "--cached", "--name-only", "-z", "--no-renames")
+        return [p for p in out.split("\0") if p]
+
+    def changed_paths(self, ref: str, staged: bool, folders: Sequence[str]) -> list[str]:
+        """Paths whose content differs between `ref` and the index (staged) or work tree."""
+        cached = ["--cached"] if staged else []
+        out = self.run("diff", *cached, "--name-only", "-z", "--no-renames", ref, "--", *folders)
+        return [p for p in out.split("\0") if p]
+
+    def newest_tag(self) -> str | None:
+        """The most recent tag reachable from HEAD (a release whose files must not change)."""
+        return self.run("describe", "--tags", "--abbrev=0", "HEAD", check=False).strip() or None
+
+    def chunks(self, blob: str) -> Iterator[bytes]:
+        """The blob's bytes in chunks, streamed through the one cat-file process."""
+        batch = self._cat_file()
+        assert batch.stdin is not None and batch.stdout is not None
+        batch.stdin.write(blob.encode() + b"\n")
+        batch.stdin.flush()
+        header = batch.stdout.readline().split()
+        if len(header) != 3:
+            raise GitError(f"git has no object {blob}.")
+        remaining = int(header[2]) + 1  # the contents and the newline after them
+        try:
+            while remaining > 1:
+                chunk = batch.stdout.read(min(CHUNK, remaining - 1))
+                if not chunk:
+                    raise GitError("git cat-file ended early.")
+                remaining -= len(chunk)
+                yield chunk
+        finally:  # a reader that stops early must not leave the stream mid-object
+            while remaining > 0:
+                remaining -= len(batch.stdout.read(min(CHUNK, remaining)) or b"\0" * remaining)
+
+    def read(self, blob: str) -> bytes:
+        return b"".join(self.chunks(blob))
+
+    def _cat_file(self) -> subprocess.Popen[bytes]:
+        if self._batch is None:
+            self._batch = subprocess.Popen(
+                ["git", "cat-file", "--batch"], cwd=self.root, env=git_env(),
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            )
+        return self._batch
+
+    def close(self) -> None:
+        if self._batch is not None:
+            assert self._batch.stdin is not None
+            self._batch.stdin.close()
+            self._batch.wait()
+            self._batch = None
+
+
+
+def fetch_hint(ref: str, shallow: bool) -> str:
+    """The `git fetch` that brings `ref` into this clone (`origin/main`, a tag, a branch)."""
+    depth = "--depth=1 " if shallow else ""
+    remote, _, branch = ref.partition("/")
+    if branch and not ref.startswith("refs/"):
+        return f"run `git fetch {depth}{remote} {branch}`"
+    return f"run `git fetch {depth}origin {ref}:{ref}`"

@@ -1,0 +1,233 @@
+"""Where migrations live and how their files are named: one discovery path for every layout.
+
+A layout turns the list of file paths under the migrations folder into Migration
+records by name alone; reading files (markers sections, diesel metadata) is left to
+whoever reads the script, so listing 2,000 migrations costs no file I/O.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Sequence
+from typing import NamedTuple
+
+from vcsync.migrations.versions import Version, parse_version
+
+UP, DOWN = "up", "down"
+
+
+class Script(NamedTuple):
+    """One script of a migration; `section` names the half of a markers-layout file."""
+
+    path: str
+    section: str | None = None
+
+
+class Migration(NamedTuple):
+    version: Version | None  # None: a repeatable migration (Flyway R__)
+    description: str
+    up: Script
+    down: Script | None
+    # diesel's metadata.toml beside up.sql, read for `run_in_transaction = false`
+    metadata: str | None = None
+
+    @property
+    def label(self) -> str:
+        return str(self.version) if self.version else f"R__{self.description}"
+
+
+class Discovery(NamedTuple):
+    layout: str
+    migrations: tuple[Migration, ...]  # versioned in version order, then repeatables
+    orphan_rollbacks: tuple[str, ...]  # VC002
+    misnamed: tuple[str, ...]  # VC005
+
+    def scripts(self) -> Iterable[tuple[Migration, Script]]:
+        for migration in self.migrations:
+            yield migration, migration.up
+            if migration.down is not None:
+                yield migration, migration.down
+
+
+class Folders(NamedTuple):
+    """The configured folders as paths from the repository root (no trailing slash)."""
+
+    migrations: str
+    rollbacks: str
+
+
+# A file that looks almost like a migration: an optional prefix letter or two, then digits.
+_NEAR_MISS = re.compile(r"^[A-Za-z]{0,2}[._-]?\d|^[VURvur]_", re.ASCII)
+_FLYWAY = re.compile(r"^(?P<kind>[VU])(?P<ver>\d+(?:[._]\d+)*)__(?P<desc>.+)\.sql$", re.ASCII)
+_REPEATABLE = re.compile(r"^R__(?P<desc>.+)\.sql$")
+_UPDOWN = re.compile(r"^(?P<ver>\d+)_(?P<desc>.+)\.(?P<dir>up|down)\.sql$", re.ASCII)
+_DIESEL_DIR = re.compile(r"^(?P<ver>\d{4}-\d{2}-\d{2}-\d{6}|\d+)_(?P<desc>.+)$", re.ASCII)
+_MARKERS = re.compile(r"^(?P<ver>\d+)_(?P<desc>.+)\.sql$", re.ASCII)
+ROLLBACK_SUFFIX = "_rollback"
+
+
+def _name(path: str) -> str:
+    return path.rsplit("/", 1)[-1]
+
+
+def _is_near_miss(name: str) -> bool:
+    return name.lower().endswith(".sql") and bool(_NEAR_MISS.match(name))
+
+
+def _relative(path: str, folder: str) -> str | None:
+    prefix = folder + "/" if folder else ""
+    return path[len(prefix):] if path.startswith(prefix) else None
+
+
+def _sorted(
+    layout: str,
+    migrations: Iterable[Migration],
+    orphans: Iterable[str],
+    misnamed: Iterable[str],
+) -> Discovery:
+    ordered = sorted(
+        migrations,
+        key=lambda m: (m.version is None, m.version.key if m.version else (), m.label, m.up.path),
+    )
+    return Discovery(layout, tuple(ordered), tuple(sorted(orphans)), tuple(sorted(misnamed)))
+
+
+def discover_flyway(paths: Sequence[str], folders: Folders, *, split: bool) -> Discovery:
+    """`V1.4.0__desc.sql` (+ `U…` undo, or a `_rollback` file in the rollbacks folder)."""
+    ups: dict[tuple[int, ...], list[tuple[Version, str, str]]] = {}
+    undo: dict[tuple[int, ...], list[str]] = {}
+    repeatables: list[Migration] = []
+    misnamed: list[str] = []
+    for path in paths:
+        in_rollbacks = split and _relative(path, folders.rollbacks) is not None
+        if _relative(path, folders.migrations) is None and not in_rollbacks:
+            continue
+        name = _name(path)
+        match = _FLYWAY.match(name)
+        if match is None:
+            repeatable = _REPEATABLE.match(name)
+            if repeatable and not in_rollbacks:
+                repeatables.append(Migration(None, repeatable["desc"], Script(path), None))
+            elif _is_near_miss(name):
+                misnamed.append(path)
+            continue
+        version = parse_version(match["ver"])
+        if in_rollbacks or (not split and match["kind"] == "U"):
+            undo.setdefault(version.key, []).append(path)
+        elif match["kind"] == "U":  # split keeps rollbacks in their own folder
+            misnamed.append(path)
+        else:
+            ups.setdefault(version.key, []).append((version, match["desc"], path))
+    migrations = list(repeatables)
+    for key, entries in ups.items():
+        downs = undo.get(key, [])
+        for version, desc, path in entries:
+            migrations.append(Migration(version, desc, Script(path), _take_rollback(desc, downs)))
+    orphans = [p for remaining in undo.values() for p in remaining]
+    return _sorted("split" if split else "flyway", migrations, orphans, misnamed)
+
+
+def _take_rollback(desc: str, downs: list[str]) -> Script | None:
+    """Pair by description when a version has several files (VC003), else the one there is."""
+    for path in downs:
+        match = _FLYWAY.match(_name(path))
+        if match and match["desc"].removesuffix(ROLLBACK_SUFFIX) == desc:
+            downs.remove(path)
+            return Script(path)
+    return Script(downs.pop(0)) if downs else None
+
+
+def discover_updown(paths: Sequence[str], folders: Folders) -> Discovery:
+    """golang-migrate `000123_desc.up.sql`/`.down.sql`, or diesel `<ts>_desc/up.sql`/`down.sql`."""
+    halves: dict[str, dict[str, str]] = {}
+    metadata: dict[str, str] = {}
+    misnamed: list[str] = []
+    for path in paths:
+        rest = _relative(path, folders.migrations)
+        if rest is None:
+            continue
+        parts = rest.split("/")
+        name = parts[-1]
+        if len(parts) == 1:
+            match = _UPDOWN.match(name)
+            if match:
+                halves.setdefault(f"{match['ver']}_{match['desc']}", {})[match["dir"]] = path
+            elif _is_near_miss(name):
+                misnamed.append(path)
+        elif len(parts) == 2 and name in ("up.sql", "down.sql", "metadata.toml"):
+            if _DIESEL_DIR.match(parts[0]) is None:
+                if name != "metadata.toml":
+                    misnamed.append(path)
+            elif name == "metadata.toml":
+                metadata[parts[0]] = path
+            else:
+                halves.setdefault(parts[0] + "/", {})[name[:-4]] = path
+    migrations: list[Migration] = []
+    orphans: list[str] = []
+    for key, found in halves.items():
+        folder = key.endswith("/")
+        match = _DIESEL_DIR.match(key.rstrip("/"))
+        assert match is not None
+        version = parse_version(match["ver"], joined=True)
+        if UP not in found:
+            orphans.append(found[DOWN])
+            continue
+        down = Script(found[DOWN]) if DOWN in found else None
+        meta = metadata.get(key.rstrip("/")) if folder else None
+        migrations.append(Migration(version, match["desc"], Script(found[UP]), down, meta))
+    return _sorted("updown", migrations, orphans, misnamed)
+
+
+def discover_markers(paths: Sequence[str], folders: Folders) -> Discovery:
+    """dbmate / goose: one file, its halves marked by comments; sections found on reading."""
+    migrations: list[Migration] = []
+    misnamed: list[str] = []
+    for path in paths:
+        rest = _relative(path, folders.migrations)
+        if rest is None or "/" in rest:
+            continue
+        match = _MARKERS.match(rest)
+        if match:
+            version = parse_version(match["ver"], joined=True)
+            migrations.append(
+                Migration(version, match["desc"], Script(path, UP), Script(path, DOWN))
+            )
+        elif _is_near_miss(rest):
+            misnamed.append(path)
+    return _sorted("markers", migrations, [], misnamed)
+
+
+def detect_layout(paths: Sequence[str], folders: Folders, read_head: Callable[[str], str]) -> str:
+    """`layout = "auto"`: decide by file names; read one file only to tell markers apart."""
+    names = [p for p in paths if _relative(p, folders.migrations) is not None]
+    if any(n.endswith((".up.sql", "/up.sql")) for n in names):
+        return "updown"
+    if any(_FLYWAY.match(_name(n)) for n in names):
+        has_rollbacks = folders.rollbacks != folders.migrations and any(
+            _relative(p, folders.rollbacks) is not None for p in paths
+        )
+        return "split" if has_rollbacks else "flyway"
+    candidates = [n for n in names if _MARKERS.match(_name(n))]
+    if candidates and any(m in read_head(candidates[0]) for m in ("-- migrate:", "-- +goose")):
+        return "markers"
+    return "split" if not candidates else "markers"
+
+
+def discover(layout: str, paths: Sequence[str], folders: Folders) -> Discovery:
+    if layout in ("split", "flyway"):
+        return discover_flyway(paths, folders, split=layout == "split")
+    if layout == "updown":
+        return discover_updown(paths, folders)
+    return discover_markers(paths, folders)
+
+
+def rollback_path(migration: Migration, layout: str, folders: Folders) -> str:
+    """Where this migration's rollback belongs (VC001 names it; `create` writes it)."""
+    up, version, desc = migration.up.path, migration.version, migration.description
+    if layout == "split":
+        return f"{folders.rollbacks}/V{version}__{desc}{ROLLBACK_SUFFIX}.sql"
+    if layout == "flyway":
+        return f"{up.rsplit('/', 1)[0]}/U{version}__{desc}.sql"
+    if up.endswith("/up.sql"):
+        return up[: -len("up.sql")] + "down.sql"
+    return up[: -len(".up.sql")] + ".down.sql" if layout == "updown" else up

@@ -1,0 +1,36 @@
+"""The up and down halves of a dbmate (`-- migrate:up`) or goose (`-- +goose Up`) file."""
+
+from __future__ import annotations
+
+import re
+from typing import NamedTuple
+
+_MARKER = re.compile(
+    r"^\s*--\s*(?:migrate:(?P<dbmate>up|down)(?P<options>[^\n]*)|\+goose\s+(?P<goose>up|down)\b)",
+    re.IGNORECASE,
+)
+_GOOSE_NO_TX = re.compile(r"^\s*--\s*\+goose\s+NO\s+TRANSACTION\b", re.IGNORECASE)
+
+
+class Section(NamedTuple):
+    text: str
+    first_line: int
+    no_transaction: bool
+
+
+def split_markers(text: str) -> dict[str, Section]:
+    """Sections by name ("up", "down"); a half with no marker is absent."""
+    lines = text.splitlines(keepends=True)
+    file_no_tx = any(_GOOSE_NO_TX.match(line) for line in lines)
+    starts: list[tuple[str, int, bool]] = []
+    for index, line in enumerate(lines):
+        match = _MARKER.match(line)
+        if match:
+            name = (match["dbmate"] or match["goose"]).lower()
+            options = (match["options"] or "").replace(" ", "").lower()
+            starts.append((name, index, file_no_tx or "transaction:false" in options))
+    sections: dict[str, Section] = {}
+    for position, (name, index, no_tx) in enumerate(starts):
+        end = starts[position + 1][1] if position + 1 < len(starts) else len(lines)
+        sections.setdefault(name, Section("".join(lines[index + 1 : end]), index + 2, no_tx))
+    return sections

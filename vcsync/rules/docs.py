@@ -1,0 +1,49 @@
+"""docs/rules.md, rendered from the registry: `python -m vcsync.rules.docs > docs/rules.md`."""
+
+from __future__ import annotations
+
+from vcsync.rules import Example, Rule, all_rules
+
+HEADER = """# vcsync rules
+
+Generated from the rule declarations in `vcsync/rules/` by
+`python -m vcsync.rules.docs > docs/rules.md`; a test fails when this file is stale.
+
+Every finding prints as `path:line:col: CODE message`. Silence a rule for one file with
+`-- vcsync: ignore CODE -- reason`, or for the project with `ignore = ["CODE"]`.
+Migrations at or below `baseline` are exempt from the VC0xx and VC3xx rules.
+
+| code | name | severity | what it finds |
+| --- | --- | --- | --- |
+"""
+
+
+def _tree(example: Example) -> str:
+    parts = []
+    if example.base is not None:
+        parts.append("On the base branch:\n")
+        parts.extend(_files(example.base))
+        parts.append("In the change:\n")
+    parts.extend(_files(example.files))
+    return "\n".join(parts)
+
+
+def _files(files: dict[str, str] | object) -> list[str]:
+    assert isinstance(files, dict)
+    return [f"`{path}`\n```sql\n{text.rstrip()}\n```\n" for path, text in sorted(files.items())]
+
+
+def _section(rule: Rule) -> str:
+    return (f"## {rule.code}\n\n**{rule.name}** ({rule.severity}): {rule.summary}\n\n"
+            f"### Bad\n\n{_tree(rule.bad)}\n### Good\n\n{_tree(rule.good)}")
+
+
+def render_rules_markdown() -> str:
+    rules = all_rules()
+    table = "".join(f"| [{r.code}](#{r.code.lower()}) | {r.name} | {r.severity} | {r.summary} |\n"
+                    for r in rules)
+    return HEADER + table + "\n" + "\n".join(_section(r) for r in rules)
+
+
+if __name__ == "__main__":
+    print(render_rules_markdown(), end="")

@@ -1,0 +1,85 @@
+"""Where file contents come from: the work tree, the Git index, or any Git ref.
+
+Every source lists repository-relative paths under the migration folders and reads
+them in chunks; Git sources also know each file's blob id, so two trees can be
+compared without reading files whose blobs are equal.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Protocol
+
+from vcsync.errors import VcsyncError
+from vcsync.gitrepo import CHUNK, Repo, TreeEntry
+
+
+class Source(Protocol):
+    label: str
+
+    def paths(self) -> list[str]: ...
+
+    def chunks(self, path: str) -> Iterator[bytes]: ...
+
+    def blob(self, path: str) -> str | None: ...
+
+
+def read_bytes(source: Source, path: str) -> bytes:
+    return b"".join(source.chunks(path))
+
+
+class WorkTree:
+    label = "work tree"
+
+    def __init__(self, root: Path, folders: Sequence[str]) -> None:
+        self.root = root
+        self.folders = folders
+
+    def paths(self) -> list[str]:
+        found: set[str] = set()
+        for folder in self.folders:
+            top = self.root / folder
+            for dirpath, dirnames, filenames in os.walk(top):
+                dirnames[:] = [d for d in dirnames if not d.startswith(".")]
+                base = Path(dirpath).relative_to(self.root).as_posix()
+                found.update(f"{base}/{name}" for name in filenames)
+        return sorted(found)
+
+    def chunks(self, path: str) -> Iterator[bytes]:
+        try:
+            with open(self.root / path, "rb") as handle:
+                while chunk := handle.read(CHUNK):
+                    yield chunk
+        except OSError as exc:
+            raise VcsyncError(f"cannot read {path}: {exc.strerror or exc}.") from None
+
+    def blob(self, path: str) -> str | None:
+        return None
+
+
+class GitTree:
+    """The index (`label` "index") or a ref's tree, as listed once by git."""
+
+    def __init__(self, repo: Repo, entries: Sequence[TreeEntry], label: str) -> None:
+        self.repo = repo
+        self.label = label
+        self._blobs = {e.path: e.blob for e in entries}
+
+    def paths(self) -> list[str]:
+        return sorted(self._blobs)
+
+    def chunks(self, path: str) -> Iterator[bytes]:
+        return self.repo.chunks(self._blobs[path])
+
+    def blob(self, path: str) -> str | None:
+        return self._blobs.get(path)
+
+
+def index_source(repo: Repo, folders: Sequence[str]) -> GitTree:
+    return GitTree(repo, repo.index_entries(folders), "index")
+
+
+def ref_source(repo: Repo, ref: str, folders: Sequence[str]) -> GitTree:
+    return GitTree(repo, repo.tree_entries(ref, folders), ref)

@@ -1,0 +1,1 @@
+"""Parsing: PostgreSQL's own grammar (pglast) for `postgres`, sqlglot for every other dialect."""

@@ -1,0 +1,81 @@
+"""VC101's question: does this script parse in the configured dialect, and if not, where not?
+
+For `postgres` the answer is PostgreSQL's own (pglast wraps libpg_query), so valid
+PostgreSQL is never blocked; sqlglot answers for the other dialects. Both parsers are
+imported only when a script is parsed, never on start-up.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import NamedTuple
+
+from vcsync.errors import ConfigError
+
+POSTGRES = "postgres"
+_PLACEHOLDER = re.compile(r"\$\{[^}\n]*\}")
+
+
+class SyntaxProblem(NamedTuple):
+    line: int
+    column: int
+    message: str
+
+
+def ensure_dialect(name: str) -> None:
+    if name == POSTGRES:
+        return
+    from sqlglot.dialects.dialect import Dialect
+
+    if name not in Dialect.classes:
+        known = ", ".join(sorted(k for k in Dialect.classes if k))
+        raise ConfigError(f"dialect {name!r} is not a known SQL dialect (known: {known}).")
+
+
+def mask_placeholders(text: str) -> str:
+    """`${name}` becomes an identifier of the same length, so positions stay true."""
+    return _PLACEHOLDER.sub(lambda m: "_" * len(m.group()), text)
+
+
+def syntax_problem(text: str, dialect: str, first_line: int = 1) -> SyntaxProblem | None:
+    masked = mask_placeholders(text)
+    if dialect == POSTGRES:
+        return _postgres_problem(masked, first_line)
+    return _sqlglot_problem(masked, dialect, first_line)
+
+
+def _position(text: str, offset: int, first_line: int) -> tuple[int, int]:
+    offset = max(0, min(offset, len(text)))
+    line = text.count("\n", 0, offset) + first_line
+    column = offset - (text.rfind("\n", 0, offset) + 1) + 1
+    return line, column
+
+
+def _postgres_problem(text: str, first_line: int) -> SyntaxProblem | None:
+    from pglast.parser import ParseError, parse_sql
+
+    try:
+        parse_sql(text)
+    except ParseError as exc:
+        message, offset = exc.args[0], exc.args[1] if len(exc.args) > 1 else 0
+        line, column = _position(text, offset, first_line)
+        return SyntaxProblem(line, column, f"PostgreSQL cannot parse this: {message}.")
+    return None
+
+
+def _sqlglot_problem(text: str, dialect: str, first_line: int) -> SyntaxProblem | None:
+    from sqlglot import parse
+    from sqlglot.errors import ParseError, TokenError
+
+    try:
+        parse(text, read=dialect)
+    except ParseError as exc:
+        first = exc.errors[0] if exc.errors else {}
+        line = int(first.get("line") or 1)
+        end_column = int(first.get("col") or 1)
+        column = max(1, end_column - len(first.get("highlight") or "") + 1)
+        description = first.get("description") or str(exc)
+        return SyntaxProblem(line + first_line - 1, column, f"{dialect} cannot parse this: {description}.")
+    except TokenError as exc:
+        return SyntaxProblem(first_line, 1, f"{dialect} cannot tokenize this: {exc}.")
+    return None
