@@ -144,7 +144,7 @@ def _bases(
 ) -> tuple[tuple[Base, ...], list[str]]:
     """The base ref (all history rules) and the newest tag reachable from HEAD (VC2xx)."""
     repo = project.repo
-    if repo is None or not repo.has_commits():
+    if repo is None or (not explicit and not repo.has_commits()):
         return (), []
     ref = explicit or project.config.base_ref
     commit = repo.resolve(ref)

@@ -6,7 +6,6 @@ code: 0 all well, 1 findings or a failed operation, 2 usage or configuration err
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -39,7 +38,25 @@ def _config(config_path: Path | None) -> Config:
     return load_config(config_path)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class VcsyncGroup(click.Group):
+    """The one error boundary: a command's int is its exit code; a VcsyncError becomes
+    one sentence on stderr and its exit code; nothing a user can cause prints a traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            code = super().invoke(ctx)
+        except VcsyncError as exc:
+            render.err(f"vcsync: {exc}")
+            code = exc.exit_code
+        except KeyboardInterrupt:
+            render.err("vcsync: interrupted.")
+            code = 130
+        if code:
+            ctx.exit(int(code))
+        return code
+
+
+@click.group(cls=VcsyncGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="vcsync")
 def cli() -> None:
     """Keep SQL migrations honest from the keyboard to production."""
@@ -112,21 +129,5 @@ def install_hooks(force: bool, config_path: Path | None) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """The one error boundary: user errors become one sentence and an exit code."""
-    try:
-        code = cli.main(args=argv, prog_name="vcsync", standalone_mode=False)
-    except click.exceptions.Exit as exc:
-        return int(exc.exit_code)
-    except click.ClickException as exc:
-        exc.show()
-        return exc.exit_code
-    except click.exceptions.Abort:
-        render.err("vcsync: aborted.")
-        return 130
-    except VcsyncError as exc:
-        render.err(f"vcsync: {exc}")
-        return exc.exit_code
-    except BrokenPipeError:
-        sys.stderr.close()
-        return 1
-    return int(code or 0)
+    """Entry point of the `vcsync` console script."""
+    return int(cli.main(args=argv, prog_name="vcsync") or 0)
