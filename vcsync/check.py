@@ -180,7 +180,7 @@ def _run_rules(ctx: Context) -> list[Finding]:
     for migration, script in ctx.discovery.scripts():
         owners.setdefault(script.path, migration)
     baseline = version_from_user(config.baseline).key if config.baseline else None
-    findings = []
+    findings: dict[tuple[str, int, int, str], Finding] = {}
     for rule in all_rules():
         if not config.rule_enabled(rule.code):
             continue
@@ -195,5 +195,7 @@ def _run_rules(ctx: Context) -> list[Finding]:
                 script = owner.up if owner.up.path == hit.path else owner.down
                 if script is not None and rule.code in ctx.load(script).directives.ignored:
                     continue
-            findings.append(Finding(hit.path, hit.line, hit.column, rule.code, rule.severity, hit.message))
-    return findings
+            # one finding per code and position (a file changed since the base and a tag)
+            findings.setdefault((hit.path, hit.line, hit.column, rule.code), Finding(
+                hit.path, hit.line, hit.column, rule.code, rule.severity, hit.message))
+    return list(findings.values())

@@ -204,9 +204,13 @@ def _environments(value: Any) -> Mapping[str, Environment]:
         if not isinstance(schemas, list) or not all(isinstance(s, str) for s in schemas):
             raise TypeError(f"{name}.schemas must be a list of schema names")
         query = table.get("targets_query")
+        try:
+            checked = tuple(_url(u) for u in urls)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"{name}.url {exc}") from None
         result[name] = Environment(
             name=name,
-            urls=tuple(_url(u) for u in urls),
+            urls=checked,
             schemas=tuple(schemas),
             targets_query=_string(query) if query is not None else None,
         )

@@ -8,6 +8,7 @@ A larger file is checksummed and scanned as a stream and never held whole.
 
 from __future__ import annotations
 
+import codecs
 import re
 from collections.abc import Iterator
 from typing import NamedTuple
@@ -18,7 +19,7 @@ from vcsync.migrations.layouts import Script
 from vcsync.migrations.markers import split_markers
 from vcsync.source import Source
 
-_CONFLICT = re.compile(rb"^(<{7}(?: |$)|={7}$|>{7}(?: |$))")
+_CONFLICT = re.compile(rb"^(?:<{7}(?: |\r?$)|={7}\r?$|>{7}(?: |\r?$))", re.MULTILINE)
 BOM = b"\xef\xbb\xbf"
 
 
@@ -42,46 +43,49 @@ class LoadedScript(NamedTuple):
 
 
 class _Scan:
-    """Line-wise VC102 scan over a stream of chunks."""
+    """VC102 over a stream of chunks: each chunk is searched whole, never line by line."""
 
     def __init__(self) -> None:
         self.problems: list[Problem] = []
-        self.line = 1
-        self.partial = b""
+        self.lines_before = 0  # newlines in the text before `self.partial`
+        self.partial = b""  # the unfinished last line, carried to the next chunk
         self.in_conflict = False
         self.saw_bad = False
+        self._decoder = codecs.getincrementaldecoder("utf-8")()
 
     def feed(self, chunk: bytes, final: bool = False) -> None:
         data = self.partial + chunk
-        lines = data.split(b"\n")
-        self.partial = b"" if final else lines.pop()
-        for raw in lines:
-            self._line(raw.rstrip(b"\r"))
-            self.line += 1
+        cut = len(data) if final else data.rfind(b"\n") + 1
+        whole, self.partial = data[:cut], data[cut:]
+        if not self.saw_bad:
+            self._check_bytes(whole, final)
+        for match in _CONFLICT.finditer(whole):
+            opening = match.group().startswith(b"<")
+            if opening or self.in_conflict:
+                self.in_conflict = not match.group().startswith(b">")
+                self._add(whole, match.start(), 1,
+                          "holds an unresolved merge-conflict marker; resolve the conflict.")
+        self.lines_before += whole.count(b"\n")
 
-    def _line(self, raw: bytes) -> None:
-        if self.line == 1 and raw.startswith(BOM):
-            raw = raw[len(BOM) :]
-        if b"\0" in raw and not self.saw_bad:
-            self.saw_bad = True
-            column = raw.index(b"\0") + 1
-            self._add(column, "holds a NUL byte, so it is binary, not SQL; remove it or move the file out.")
+    def _check_bytes(self, whole: bytes, final: bool) -> None:
+        nul = whole.find(b"\0")
         try:
-            raw.decode("utf-8")
+            self._decoder.decode(whole if nul < 0 else whole[:nul], final=final or nul >= 0)
         except UnicodeDecodeError as exc:
-            if not self.saw_bad:
-                self.saw_bad = True
-                self._add(
-                    len(raw[: exc.start].decode("utf-8", "replace")) + 1,
-                    "is not valid UTF-8; re-save the file as UTF-8.",
-                )
-        marker = _CONFLICT.match(raw)
-        if marker and (raw.startswith(b"<") or self.in_conflict):
-            self.in_conflict = not raw.startswith(b">")
-            self._add(1, "holds an unresolved merge-conflict marker; resolve the conflict.")
+            self._flag(whole, exc.start, "is not valid UTF-8; re-save the file as UTF-8.")
+            return
+        if nul >= 0:
+            self._flag(whole, nul, "holds a NUL byte, so it is binary, not SQL; remove it.")
 
-    def _add(self, column: int, message: str) -> None:
-        self.problems.append(Problem(self.line, column, message))
+    def _flag(self, whole: bytes, offset: int, message: str) -> None:
+        self.saw_bad = True
+        start = whole.rfind(b"\n", 0, offset) + 1
+        prefix = whole[start:offset].removeprefix(BOM if self.lines_before == 0 and start == 0 else b"")
+        self._add(whole, offset, len(prefix.decode("utf-8", "replace")) + 1, message)
+
+    def _add(self, whole: bytes, offset: int, column: int, message: str) -> None:
+        line = self.lines_before + whole.count(b"\n", 0, offset) + 1
+        self.problems.append(Problem(line, column, message))
 
 
 def load_script(source: Source, script: Script, max_parse_bytes: int) -> LoadedScript:

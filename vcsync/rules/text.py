@@ -17,8 +17,8 @@ def _syntax_error(ctx: Context) -> Iterator[Hit]:
             ctx.note(f"{script.path}: VC101 skipped: {loaded.size:,} bytes is above "
                      f"max_parse_bytes ({ctx.config.max_parse_bytes:,}).")
             continue
-        if loaded.text is None or not loaded.present:
-            continue
+        if loaded.text is None or not loaded.present or loaded.problems:
+            continue  # VC102 already says why this text cannot be parsed
         problem = syntax_problem(loaded.text, ctx.config.dialect, loaded.first_line)
         if problem is not None:
             yield Hit(script.path, problem.line, problem.column, problem.message)
