@@ -32,7 +32,11 @@ layout = "split"
 def git(repo: Path, *args: str) -> str:
     """Run git in `repo` with the isolated config the session set up (see conftest)."""
     return subprocess.run(
-        ["git", *args], cwd=repo, check=True, capture_output=True, text=True,
+        ["git", *args],
+        cwd=repo,
+        check=True,
+        capture_output=True,
+        text=True,
         env={**os.environ, **GIT_ENV},
     ).stdout
 

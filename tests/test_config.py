@@ -40,13 +40,16 @@ def test_pyproject_without_a_vcsync_table_is_skipped_for_the_one_above(tmp_path:
         ('colour = "red"', "unknown key 'colour'"),
         ('layout = "liquibase"', "layout must be one of auto, split, flyway, updown, markers"),
         ('dialect = "klingon"', "dialect 'klingon' is not a known SQL dialect"),
-        ("select = \"VC001\"", "select must be a list of rule codes"),
+        ('select = "VC001"', "select must be a list of rule codes"),
         ('ignore = ["E501"]', "ignore has 'E501', which is not a rule code"),
         ('baseline = "one"', "baseline must be a version"),
         ('migrations = "../elsewhere"', "migrations must be a folder inside the project"),
         ("max_parse_bytes = 0", "max_parse_bytes must be a positive whole number"),
         ('scratch_url = "mysql://x"', "scratch_url must start with one of"),
-        ('[tool.vcsync.environments.prod]\nurl = "ftp://x"', "environments prod.url must start with"),
+        (
+            '[tool.vcsync.environments.prod]\nurl = "ftp://x"',
+            "environments prod.url must start with",
+        ),
         ('[tool.vcsync.environments.prod]\nuser = "x"', "prod has unknown key 'user'"),
         ("layout = [", "is not valid TOML"),
     ],
@@ -77,9 +80,14 @@ def test_select_and_ignore_take_codes_and_prefixes(tmp_path: Path) -> None:
 
 
 def test_environment_urls_may_name_an_env_variable(tmp_path: Path) -> None:
-    write(tmp_path, {"vcsync.toml": '[environments.prod]\nurl = "env:PROD_URL"\n'
-                                    '[environments.tenants]\nurl = "postgresql://h/db"\n'
-                                    'schemas = ["a", "b"]\n'})
+    write(
+        tmp_path,
+        {
+            "vcsync.toml": '[environments.prod]\nurl = "env:PROD_URL"\n'
+            '[environments.tenants]\nurl = "postgresql://h/db"\n'
+            'schemas = ["a", "b"]\n'
+        },
+    )
     config = load_config(cwd=tmp_path)
     assert config.environment("prod").urls == ("env:PROD_URL",)
     assert config.environment("tenants").schemas == ("a", "b")

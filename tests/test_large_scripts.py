@@ -18,8 +18,9 @@ PEAK_RSS = (
 
 
 def test_a_200_mb_script_is_checked_in_bounded_memory(tmp_path: Path) -> None:
-    repo = make_repo(tmp_path / "p", {
-        "database/rollback/V1__load_history_rollback.sql": "TRUNCATE history;\n"})
+    repo = make_repo(
+        tmp_path / "p", {"database/rollback/V1__load_history_rollback.sql": "TRUNCATE history;\n"}
+    )
     row = b"INSERT INTO history VALUES (1, 'an event that happened once upon a time');\n"
     block = row * (MB // len(row))
     (repo / UP).parent.mkdir(parents=True)
@@ -28,7 +29,10 @@ def test_a_200_mb_script_is_checked_in_bounded_memory(tmp_path: Path) -> None:
             handle.write(block)
     proc = subprocess.run(
         [sys.executable, "-c", PEAK_RSS, sys.executable, "-m", "vcsync", "check"],
-        cwd=repo, capture_output=True, text=True, check=True,
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        check=True,
     )
     code, peak_kib, stderr = proc.stdout.split("\n", 2)
     assert code == "0", stderr

@@ -54,4 +54,3 @@ def test_rules_command_lists_every_code(tmp_path: Path) -> None:
     run = vcsync(tmp_path, "rules")
     assert run.exit_code == 0
     assert [line.split()[0] for line in run.lines] == sorted(RULES)
-

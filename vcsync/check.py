@@ -14,7 +14,7 @@ from typing import NamedTuple
 from vcsync.config import Config
 from vcsync.errors import ConfigError, GitError, VcsyncError
 from vcsync.gitrepo import Repo, fetch_hint
-from vcsync.migrations.layouts import Discovery, Folders, Migration, detect_layout, discover
+from vcsync.migrations.layouts import Discovery, Folders, Migration, Script, detect_layout, discover
 from vcsync.migrations.versions import version_from_user
 from vcsync.rules import Finding, all_rules
 from vcsync.rules.context import Base, Context
@@ -54,7 +54,9 @@ def open_project(config: Config) -> Project:
     return Project(config, repo, root, folders)
 
 
-def discover_in(source: Source, config: Config, folders: Folders, layout: str | None = None) -> Discovery:
+def discover_in(
+    source: Source, config: Config, folders: Folders, layout: str | None = None
+) -> Discovery:
     paths = source.paths()
     if layout is None:
         layout = config.layout
@@ -81,13 +83,17 @@ def run_check(
     source: Source
     if staged:
         if repo is None:
-            raise GitError(f"{config.root} is not inside a Git repository, so there is no index "
-                           "to check; drop --staged or run `git init`.")
+            raise GitError(
+                f"{config.root} is not inside a Git repository, so there is no index "
+                "to check; drop --staged or run `git init`."
+            )
         source = index_source(repo, dirs)
     else:
         if not (project.root / folders.migrations).is_dir():
-            raise ConfigError(f"the migrations folder {folders.migrations} does not exist; "
-                              "run `vcsync init` or set `migrations` in the config.")
+            raise ConfigError(
+                f"the migrations folder {folders.migrations} does not exist; "
+                "run `vcsync init` or set `migrations` in the config."
+            )
         source = WorkTree(project.root, dirs)
     try:
         scope = _scope(project, dirs, staged, paths)
@@ -105,7 +111,9 @@ def run_check(
             repo.close()
 
 
-def _scope(project: Project, dirs: list[str], staged: bool, paths: Sequence[Path]) -> frozenset[str] | None:
+def _scope(
+    project: Project, dirs: list[str], staged: bool, paths: Sequence[Path]
+) -> frozenset[str] | None:
     chosen: set[str] | None = None
     if paths:
         chosen = set()
@@ -164,8 +172,9 @@ def _bases(
     return tuple(bases), notes
 
 
-def _base(project: Project, dirs: list[str], current: Discovery, ref: str, staged: bool,
-          linear: bool) -> Base:
+def _base(
+    project: Project, dirs: list[str], current: Discovery, ref: str, staged: bool, linear: bool
+) -> Base:
     repo = project.repo
     assert repo is not None
     tree = ref_source(repo, ref, dirs)
@@ -175,27 +184,37 @@ def _base(project: Project, dirs: list[str], current: Discovery, ref: str, stage
 
 
 def _run_rules(ctx: Context) -> list[Finding]:
-    config = ctx.config
-    owners: dict[str, Migration] = {}
+    owners: dict[str, tuple[Migration, Script]] = {}
     for migration, script in ctx.discovery.scripts():
-        owners.setdefault(script.path, migration)
-    baseline = version_from_user(config.baseline).key if config.baseline else None
+        owners.setdefault(script.path, (migration, script))
+    baseline = version_from_user(ctx.config.baseline).key if ctx.config.baseline else None
     findings: dict[tuple[str, int, int, str], Finding] = {}
     for rule in all_rules():
-        if not config.rule_enabled(rule.code):
+        if not ctx.config.rule_enabled(rule.code):
             continue
         for hit in rule.check(ctx):
-            if not ctx.in_scope(hit.path):
+            if not ctx.in_scope(hit.path) or _suppressed(
+                ctx, rule.code, owners.get(hit.path), baseline
+            ):
                 continue
-            owner = owners.get(hit.path)
-            if owner is not None:
-                if (baseline is not None and owner.version is not None
-                        and owner.version.key <= baseline and rule.code.startswith(BASELINE_EXEMPT)):
-                    continue
-                script = owner.up if owner.up.path == hit.path else owner.down
-                if script is not None and rule.code in ctx.load(script).directives.ignored:
-                    continue
             # one finding per code and position (a file changed since the base and a tag)
-            findings.setdefault((hit.path, hit.line, hit.column, rule.code), Finding(
-                hit.path, hit.line, hit.column, rule.code, rule.severity, hit.message))
+            key = (hit.path, hit.line, hit.column, rule.code)
+            findings.setdefault(key, Finding(*key, rule.severity, hit.message))
     return list(findings.values())
+
+
+def _suppressed(
+    ctx: Context,
+    code: str,
+    owner: tuple[Migration, Script] | None,
+    baseline: tuple[int, ...] | None,
+) -> bool:
+    """An `ignore` directive in the file, or adopted history at or below `baseline`."""
+    if owner is None:
+        return False
+    migration, script = owner
+    version = migration.version
+    adopted = baseline is not None and version is not None and version.key <= baseline
+    if adopted and code.startswith(BASELINE_EXEMPT):
+        return True
+    return code in ctx.load(script).directives.ignored

@@ -49,9 +49,7 @@ class Config:
     scratch_url: str | None = None
     max_parse_bytes: int = 5_000_000
     placeholders: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
-    environments: Mapping[str, Environment] = field(
-        default_factory=lambda: MappingProxyType({})
-    )
+    environments: Mapping[str, Environment] = field(default_factory=lambda: MappingProxyType({}))
 
     def rule_enabled(self, code: str) -> bool:
         """`select`/`ignore` take codes or prefixes (`VC2` is every history rule)."""
@@ -145,7 +143,7 @@ def _layout(value: Any) -> str:
 
 def _codes(value: Any) -> tuple[str, ...]:
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise TypeError("must be a list of rule codes such as [\"VC201\"]")
+        raise TypeError('must be a list of rule codes such as ["VC201"]')
     for code in value:
         if not _CODE_PREFIX.match(code):
             raise ValueError(f"has {code!r}, which is not a rule code or prefix such as VC2")
@@ -155,7 +153,7 @@ def _codes(value: Any) -> tuple[str, ...]:
 def _version(value: Any) -> str:
     text = str(value) if isinstance(value, int | float) else value
     if not isinstance(text, str) or not _VERSION.match(text):
-        raise ValueError(f"must be a version such as \"1.4.0\" or \"000123\", not {value!r}")
+        raise ValueError(f'must be a version such as "1.4.0" or "000123", not {value!r}')
     return text
 
 
@@ -178,7 +176,7 @@ def _placeholders(value: Any) -> Mapping[str, str]:
     if not isinstance(value, dict) or not all(
         isinstance(v, str | int | float) for v in value.values()
     ):
-        raise TypeError("must be a table of name = \"value\"")
+        raise TypeError('must be a table of name = "value"')
     return MappingProxyType({str(k): str(v) for k, v in value.items()})
 
 
@@ -194,7 +192,9 @@ def _environments(value: Any) -> Mapping[str, Environment]:
             raise TypeError(f"{name} must be a table with a url")
         unknown = sorted(set(table) - set(_ENV_KEYS))
         if unknown:
-            raise ValueError(f"{name} has unknown key {unknown[0]!r} (known: {', '.join(_ENV_KEYS)})")
+            raise ValueError(
+                f"{name} has unknown key {unknown[0]!r} (known: {', '.join(_ENV_KEYS)})"
+            )
         urls = [table["url"]] if "url" in table else list(table.get("urls", []))
         if "url" in table and "urls" in table:
             raise ValueError(f"{name} sets both url and urls; keep one")

@@ -42,7 +42,10 @@ class Repo:
         try:
             out = subprocess.run(
                 ["git", "rev-parse", "--show-toplevel"],
-                cwd=start, env=git_env(), capture_output=True, check=True,
+                cwd=start,
+                env=git_env(),
+                capture_output=True,
+                check=True,
             ).stdout
         except FileNotFoundError:
             raise GitError("git is not installed or not on PATH.") from None
@@ -52,7 +55,10 @@ class Repo:
 
     def run(self, *args: str, check: bool = True) -> str:
         proc = subprocess.run(
-            ["git", *args], cwd=self.root, env=git_env(), capture_output=True,
+            ["git", *args],
+            cwd=self.root,
+            env=git_env(),
+            capture_output=True,
         )
         if check and proc.returncode != 0:
             message = proc.stderr.decode("utf-8", "replace").strip().splitlines()
@@ -133,8 +139,11 @@ class Repo:
     def _cat_file(self) -> subprocess.Popen[bytes]:
         if self._batch is None:
             self._batch = subprocess.Popen(
-                ["git", "cat-file", "--batch"], cwd=self.root, env=git_env(),
-                stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                ["git", "cat-file", "--batch"],
+                cwd=self.root,
+                env=git_env(),
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
             )
         return self._batch
 
@@ -144,7 +153,6 @@ class Repo:
             self._batch.stdin.close()
             self._batch.wait()
             self._batch = None
-
 
 
 def fetch_hint(ref: str, shallow: bool) -> str:

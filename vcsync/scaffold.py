@@ -45,7 +45,7 @@ def init_project(folder: Path, layout: str, dialect: str) -> list[str]:
     for name in folders:
         (folder / name).mkdir(parents=True, exist_ok=True)
         lines.append(f"created {name}/")
-    lines.append("next: `vcsync create \"first migration\"`, then `vcsync install-hooks`")
+    lines.append('next: `vcsync create "first migration"`, then `vcsync install-hooks`')
     return lines
 
 
@@ -72,15 +72,22 @@ def create_migration(config: Config, description: str, version: str | None) -> l
     folders = project.folders
     migrations_dir = project.root / folders.migrations
     if not migrations_dir.is_dir():
-        raise VcsyncError(f"the migrations folder {folders.migrations} does not exist; "
-                          "run `vcsync init` first.")
+        raise VcsyncError(
+            f"the migrations folder {folders.migrations} does not exist; run `vcsync init` first."
+        )
     source = WorkTree(project.root, list(dict.fromkeys(folders)))
     discovery = discover_in(source, config, folders)
     layout = discovery.layout
     versioned = [m for m in discovery.migrations if m.version is not None]
     diesel = any(m.up.path.endswith("/up.sql") for m in versioned)
-    goose = any("+goose" in (project.root / m.up.path).read_text("utf-8", "replace")[:4096]
-                for m in versioned[-1:]) if layout == "markers" else False
+    goose = (
+        any(
+            "+goose" in (project.root / m.up.path).read_text("utf-8", "replace")[:4096]
+            for m in versioned[-1:]
+        )
+        if layout == "markers"
+        else False
+    )
     if version is None:
         version = _next_version(versioned[-1].version if versioned else None, layout, diesel)
     wanted = version_from_user(version)
@@ -98,8 +105,9 @@ def create_migration(config: Config, description: str, version: str | None) -> l
     down = rollback_path(migration, layout, folders)
     files = {up: f"-- {description}\n", down: f"-- rollback of: {description}\n"}
     if up == down:
-        up_marker, down_marker = (("-- +goose Up", "-- +goose Down") if goose
-                                  else ("-- migrate:up", "-- migrate:down"))
+        up_marker, down_marker = (
+            ("-- +goose Up", "-- +goose Down") if goose else ("-- migrate:up", "-- migrate:down")
+        )
         files = {up: f"{up_marker}\n-- {description}\n\n{down_marker}\n"}
     for path, text in files.items():
         target = project.root / path

@@ -63,8 +63,12 @@ class _Scan:
             opening = match.group().startswith(b"<")
             if opening or self.in_conflict:
                 self.in_conflict = not match.group().startswith(b">")
-                self._add(whole, match.start(), 1,
-                          "holds an unresolved merge-conflict marker; resolve the conflict.")
+                self._add(
+                    whole,
+                    match.start(),
+                    1,
+                    "holds an unresolved merge-conflict marker; resolve the conflict.",
+                )
         self.lines_before += whole.count(b"\n")
 
     def _check_bytes(self, whole: bytes, final: bool) -> None:
@@ -80,7 +84,9 @@ class _Scan:
     def _flag(self, whole: bytes, offset: int, message: str) -> None:
         self.saw_bad = True
         start = whole.rfind(b"\n", 0, offset) + 1
-        prefix = whole[start:offset].removeprefix(BOM if self.lines_before == 0 and start == 0 else b"")
+        prefix = whole[start:offset].removeprefix(
+            BOM if self.lines_before == 0 and start == 0 else b""
+        )
         self._add(whole, offset, len(prefix.decode("utf-8", "replace")) + 1, message)
 
     def _add(self, whole: bytes, offset: int, column: int, message: str) -> None:

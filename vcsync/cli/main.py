@@ -22,14 +22,20 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 def config_option(command: F) -> F:
     return click.option(
-        "--config", "config_path", type=click.Path(path_type=Path, dir_okay=False),
+        "--config",
+        "config_path",
+        type=click.Path(path_type=Path, dir_okay=False),
         help="The config file (default: the nearest vcsync.toml or pyproject.toml above here).",
     )(command)
 
 
 def format_option(command: F) -> F:
     return click.option(
-        "--format", "fmt", type=click.Choice(render.FORMATS), default="text", show_default=True,
+        "--format",
+        "fmt",
+        type=click.Choice(render.FORMATS),
+        default="text",
+        show_default=True,
         help="Output format.",
     )(command)
 
@@ -65,11 +71,14 @@ def cli() -> None:
 @cli.command()
 @click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
 @click.option("--staged", is_flag=True, help="Check the Git index (what a commit hook must see).")
-@click.option("--base", "base_ref", metavar="REF", help="Compare history with REF (default: base_ref).")
+@click.option(
+    "--base", "base_ref", metavar="REF", help="Compare history with REF (default: base_ref)."
+)
 @config_option
 @format_option
-def check(paths: tuple[Path, ...], staged: bool, base_ref: str | None,
-          config_path: Path | None, fmt: str) -> int:
+def check(
+    paths: tuple[Path, ...], staged: bool, base_ref: str | None, config_path: Path | None, fmt: str
+) -> int:
     """Run the rules over the migrations (or PATHS); exit 1 on any error finding."""
     from vcsync.check import run_check
     from vcsync.rules import all_rules
@@ -90,8 +99,13 @@ def rules(fmt: str) -> int:
 
 
 @cli.command()
-@click.option("--layout", type=click.Choice(["split", "flyway", "updown", "markers"]),
-              default="split", show_default=True, help="How migration files are named.")
+@click.option(
+    "--layout",
+    type=click.Choice(["split", "flyway", "updown", "markers"]),
+    default="split",
+    show_default=True,
+    help="How migration files are named.",
+)
 @click.option("--dialect", default="postgres", show_default=True, help="The SQL dialect.")
 def init(layout: str, dialect: str) -> int:
     """Write a starter [tool.vcsync] config and the migration folders here."""

@@ -18,6 +18,7 @@ from vcsync.rules import Finding, Rule
 
 FORMATS = ("text", "json", "github", "sarif", "junit")
 INFORMATION_URI = "https://github.com/vcsync/vcsync"
+RULES_DOC = f"{INFORMATION_URI}/blob/main/docs/rules.md"
 
 
 def out(text: str = "") -> None:
@@ -29,14 +30,20 @@ def err(text: str) -> None:
 
 
 def findings(
-    found: Sequence[Finding], files: Sequence[str], notes: Sequence[str], fmt: str,
+    found: Sequence[Finding],
+    files: Sequence[str],
+    notes: Sequence[str],
+    fmt: str,
     rules: Sequence[Rule],
 ) -> None:
     for note in notes:
         err(f"note: {note}")
     if fmt == "json":
-        out(json.dumps({"findings": [_as_json(f) for f in found], "files_checked": len(files)},
-                       indent=2))
+        out(
+            json.dumps(
+                {"findings": [_as_json(f) for f in found], "files_checked": len(files)}, indent=2
+            )
+        )
     elif fmt == "github":
         for f in found:
             out(_github(f))
@@ -56,14 +63,23 @@ def _summary(found: Sequence[Finding], checked: int) -> str:
     files = f"{checked} file{'s' if checked != 1 else ''} checked"
     if not found:
         return f"vcsync: no findings ({files})."
-    parts = [f"{n} {word}{'s' if n != 1 else ''}" for n, word in
-             ((errors, "error"), (warnings, "warning")) if n]
+    parts = [
+        f"{n} {word}{'s' if n != 1 else ''}"
+        for n, word in ((errors, "error"), (warnings, "warning"))
+        if n
+    ]
     return f"vcsync: {' and '.join(parts)} ({files})."
 
 
 def _as_json(f: Finding) -> dict[str, Any]:
-    return {"code": f.code, "severity": f.severity, "path": f.path, "line": f.line,
-            "column": f.column, "message": f.message}
+    return {
+        "code": f.code,
+        "severity": f.severity,
+        "path": f.path,
+        "line": f.line,
+        "column": f.column,
+        "message": f.message,
+    }
 
 
 def _escape_data(text: str) -> str:
@@ -75,8 +91,14 @@ def _escape_property(text: str) -> str:
 
 
 def _github(f: Finding) -> str:
-    props = ",".join([f"file={_escape_property(f.path)}", f"line={f.line}", f"col={f.column}",
-                      f"title={_escape_property(f.code)}"])
+    props = ",".join(
+        [
+            f"file={_escape_property(f.path)}",
+            f"line={f.line}",
+            f"col={f.column}",
+            f"title={_escape_property(f.code)}",
+        ]
+    )
     return f"::{f.severity} {props}::{_escape_data(f.message)}"
 
 
@@ -85,31 +107,45 @@ def _sarif(found: Sequence[Finding], rules: Sequence[Rule]) -> dict[str, Any]:
     return {
         "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
         "version": "2.1.0",
-        "runs": [{
-            "tool": {"driver": {
-                "name": "vcsync",
-                "version": __version__,
-                "informationUri": INFORMATION_URI,
-                "rules": [{
-                    "id": rule.code,
-                    "name": rule.name,
-                    "shortDescription": {"text": rule.summary},
-                    "helpUri": f"{INFORMATION_URI}/blob/main/docs/rules.md#{rule.code.lower()}",
-                    "defaultConfiguration": {"level": rule.severity},
-                } for rule in rules],
-            }},
-            "columnKind": "unicodeCodePoints",
-            "results": [{
-                "ruleId": f.code,
-                **({"ruleIndex": index[f.code]} if f.code in index else {}),
-                "level": f.severity,
-                "message": {"text": f.message},
-                "locations": [{"physicalLocation": {
-                    "artifactLocation": {"uri": f.path, "uriBaseId": "%SRCROOT%"},
-                    "region": {"startLine": f.line, "startColumn": f.column},
-                }}],
-            } for f in found],
-        }],
+        "runs": [
+            {
+                "tool": {
+                    "driver": {
+                        "name": "vcsync",
+                        "version": __version__,
+                        "informationUri": INFORMATION_URI,
+                        "rules": [
+                            {
+                                "id": rule.code,
+                                "name": rule.name,
+                                "shortDescription": {"text": rule.summary},
+                                "helpUri": f"{RULES_DOC}#{rule.code.lower()}",
+                                "defaultConfiguration": {"level": rule.severity},
+                            }
+                            for rule in rules
+                        ],
+                    }
+                },
+                "columnKind": "unicodeCodePoints",
+                "results": [
+                    {
+                        "ruleId": f.code,
+                        **({"ruleIndex": index[f.code]} if f.code in index else {}),
+                        "level": f.severity,
+                        "message": {"text": f.message},
+                        "locations": [
+                            {
+                                "physicalLocation": {
+                                    "artifactLocation": {"uri": f.path, "uriBaseId": "%SRCROOT%"},
+                                    "region": {"startLine": f.line, "startColumn": f.column},
+                                }
+                            }
+                        ],
+                    }
+                    for f in found
+                ],
+            }
+        ],
     }
 
 
@@ -119,25 +155,41 @@ def _junit(found: Sequence[Finding], files: Sequence[str]) -> str:
     for f in found:
         by_path.setdefault(f.path, []).append(f)
     failures = sum(1 for items in by_path.values() if items)
-    suites = ElementTree.Element("testsuites", name="vcsync", tests=str(len(by_path)),
-                                 failures=str(failures))
-    suite = ElementTree.SubElement(suites, "testsuite", name="vcsync check",
-                                   tests=str(len(by_path)), failures=str(failures), errors="0")
+    suites = ElementTree.Element(
+        "testsuites", name="vcsync", tests=str(len(by_path)), failures=str(failures)
+    )
+    suite = ElementTree.SubElement(
+        suites,
+        "testsuite",
+        name="vcsync check",
+        tests=str(len(by_path)),
+        failures=str(failures),
+        errors="0",
+    )
     for path in sorted(by_path):
         case = ElementTree.SubElement(suite, "testcase", classname="vcsync", name=path)
         for f in by_path[path]:
-            failure = ElementTree.SubElement(case, "failure", type=f.code,
-                                             message=f"{f.code} {f.message}")
+            failure = ElementTree.SubElement(
+                case, "failure", type=f.code, message=f"{f.code} {f.message}"
+            )
             failure.text = f"{f.path}:{f.line}:{f.column}: {f.severity} {f.code} {f.message}"
     ElementTree.indent(suites)
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ElementTree.tostring(
-        suites, encoding="unicode")
+        suites, encoding="unicode"
+    )
 
 
 def rule_list(rules: Sequence[Rule], fmt: str) -> None:
     if fmt == "json":
-        out(json.dumps([{"code": r.code, "name": r.name, "severity": r.severity,
-                         "summary": r.summary} for r in rules], indent=2))
+        out(
+            json.dumps(
+                [
+                    {"code": r.code, "name": r.name, "severity": r.severity, "summary": r.summary}
+                    for r in rules
+                ],
+                indent=2,
+            )
+        )
         return
     for r in rules:
         out(f"{r.code}  {r.severity:<7}  {r.name:<28}  {r.summary}")

@@ -1,8 +1,8 @@
 """`-- vcsync: …` directives in SQL comments, read once per script.
 
-    -- vcsync: no-transaction
-    -- vcsync: ignore VC201, VC302 -- the reason
-    -- vcsync: irreversible -- the reason
+-- vcsync: no-transaction
+-- vcsync: ignore VC201, VC302 -- the reason
+-- vcsync: irreversible -- the reason
 """
 
 from __future__ import annotations
@@ -53,20 +53,21 @@ def read_directives(text: str, first_line: int = 1) -> Directives:
             codes = [c.strip().upper() for c in argument.replace(",", " ").split()]
             bad = [c for c in codes if not _CODE.match(c)]
             if not codes or bad:
-                problems.append(DirectiveProblem(
-                    number, column,
-                    f"`vcsync: ignore` needs rule codes such as VC201, got {argument.strip()!r}.",
-                ))
+                got = argument.strip()
+                message = f"`vcsync: ignore` needs rule codes such as VC201, got {got!r}."
+                problems.append(DirectiveProblem(number, column, message))
             elif not reason:
                 problems.append(DirectiveProblem(number, column, _needs_reason("ignore")))
             ignored.update(c for c in codes if _CODE.match(c))
         else:
-            problems.append(DirectiveProblem(
-                number, column,
-                f"unknown directive `vcsync: {name}`; use no-transaction, ignore or irreversible.",
-            ))
+            message = (
+                f"unknown directive `vcsync: {name}`; use no-transaction, ignore or irreversible."
+            )
+            problems.append(DirectiveProblem(number, column, message))
     return Directives(no_transaction, irreversible, frozenset(ignored), tuple(problems))
 
 
 def _needs_reason(name: str) -> str:
-    return f"`vcsync: {name}` needs a reason after a second `--`, e.g. `-- vcsync: {name} … -- why`."
+    return (
+        f"`vcsync: {name}` needs a reason after a second `--`, e.g. `-- vcsync: {name} … -- why`."
+    )

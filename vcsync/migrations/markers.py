@@ -18,9 +18,21 @@ class Section(NamedTuple):
     no_transaction: bool
 
 
+def _lines(text: str) -> list[str]:
+    """Lines ending at "\n" only, as positions count them; str.splitlines would also
+    break at a form feed or U+2028 and shift every line number after it."""
+    lines = [line + "\n" for line in text.split("\n")]
+    lines[-1] = lines[-1][:-1]
+    return lines if lines[-1] else lines[:-1]
+
+
 def split_markers(text: str) -> dict[str, Section]:
-    """Sections by name ("up", "down"); a half with no marker is absent."""
-    lines = text.splitlines(keepends=True)
+    """Sections by name ("up", "down"); a half with no marker is absent.
+
+    `first_line` is the line of the file where the section's text starts, so a position
+    found in the section maps back to the file a user opens.
+    """
+    lines = _lines(text)
     file_no_tx = any(_GOOSE_NO_TX.match(line) for line in lines)
     starts: list[tuple[str, int, bool]] = []
     for index, line in enumerate(lines):

@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import re
-from typing import NamedTuple
+from dataclasses import dataclass, field
 
 _SEPARATORS = re.compile(r"[._-]")
 
 
-class Version(NamedTuple):
-    """A version as written, and the key it sorts by (trailing zero segments dropped)."""
+@dataclass(frozen=True, order=True, slots=True)
+class Version:
+    """A version as written, and the key it sorts by (trailing zero segments dropped).
+
+    Equality, hashing and order read the key alone, so `1.4` == `1.4.0` and
+    `000123` == `123` however a file happens to spell them.
+    """
 
     key: tuple[int, ...]
-    text: str
+    text: str = field(compare=False)
 
     def __str__(self) -> str:
         return self.text

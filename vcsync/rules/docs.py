@@ -34,14 +34,18 @@ def _files(files: dict[str, str] | object) -> list[str]:
 
 
 def _section(rule: Rule) -> str:
-    return (f"## {rule.code}\n\n**{rule.name}** ({rule.severity}): {rule.summary}\n\n"
-            f"### Bad\n\n{_tree(rule.bad)}\n### Good\n\n{_tree(rule.good)}")
+    return (
+        f"## {rule.code}\n\n**{rule.name}** ({rule.severity}): {rule.summary}\n\n"
+        f"### Bad\n\n{_tree(rule.bad)}\n### Good\n\n{_tree(rule.good)}"
+    )
 
 
 def render_rules_markdown() -> str:
     rules = all_rules()
-    table = "".join(f"| [{r.code}](#{r.code.lower()}) | {r.name} | {r.severity} | {r.summary} |\n"
-                    for r in rules)
+    table = "".join(
+        f"| [{r.code}](#{r.code.lower()}) | {r.name} | {r.severity} | {r.summary} |\n"
+        for r in rules
+    )
     return HEADER + table + "\n" + "\n".join(_section(r) for r in rules)
 
 

@@ -22,38 +22,64 @@ def _missing_rollback(ctx: Context) -> Iterator[Hit]:
             continue
         if migration.down is None:
             where = rollback_path(migration, layout, ctx.folders)
-            yield Hit(migration.up.path, 1, 1,
-                      f"migration {migration.version} has no rollback script; add {where}.")
+            yield Hit(
+                migration.up.path,
+                1,
+                1,
+                f"migration {migration.version} has no rollback script; add {where}.",
+            )
         elif migration.down.section and not ctx.load(migration.down).present:
             up = ctx.load(migration.up)
             marker = "-- +goose Down" if "+goose" in (up.text or "") else "-- migrate:down"
-            yield Hit(migration.up.path, 1, 1,
-                      f"migration {migration.version} has no `{marker}` section; add one that undoes it.")
+            yield Hit(
+                migration.up.path,
+                1,
+                1,
+                f"migration {migration.version} has no `{marker}` section; add one that undoes it.",
+            )
 
 
-register(Rule(
-    code="VC001", name="missing-rollback", severity=ERROR,
-    summary="A migration has no rollback script.",
-    bad=Example({UP: CREATE}),
-    good=Example({UP: CREATE, DOWN: DROP}),
-    check=_missing_rollback,
-))
+register(
+    Rule(
+        code="VC001",
+        name="missing-rollback",
+        severity=ERROR,
+        summary="A migration has no rollback script.",
+        bad=Example({UP: CREATE}),
+        good=Example({UP: CREATE, DOWN: DROP}),
+        check=_missing_rollback,
+    )
+)
 
 
 def _orphan_rollback(ctx: Context) -> Iterator[Hit]:
     for path in ctx.discovery.orphan_rollbacks:
-        yield Hit(path, 1, 1, "this rollback has no migration with its version; "
-                              "rename it to match its migration or delete it.")
+        yield Hit(
+            path,
+            1,
+            1,
+            "this rollback has no migration with its version; "
+            "rename it to match its migration or delete it.",
+        )
 
 
-register(Rule(
-    code="VC002", name="orphan-rollback", severity=ERROR,
-    summary="A rollback script has no migration.",
-    bad=Example({UP: CREATE, DOWN: DROP,
-                 "database/rollback/V2__add_email_rollback.sql": "ALTER TABLE users DROP COLUMN email;\n"}),
-    good=Example({UP: CREATE, DOWN: DROP}),
-    check=_orphan_rollback,
-))
+register(
+    Rule(
+        code="VC002",
+        name="orphan-rollback",
+        severity=ERROR,
+        summary="A rollback script has no migration.",
+        bad=Example(
+            {
+                UP: CREATE,
+                DOWN: DROP,
+                "database/rollback/V2__add_email_rollback.sql": "ALTER TABLE users DROP email;\n",
+            }
+        ),
+        good=Example({UP: CREATE, DOWN: DROP}),
+        check=_orphan_rollback,
+    )
+)
 
 
 def _duplicate_version(ctx: Context) -> Iterator[Hit]:
@@ -67,46 +93,80 @@ def _duplicate_version(ctx: Context) -> Iterator[Hit]:
         paths = by_version[migration.version.key] if migration.version else []
         if len(paths) > 1:
             others = ", ".join(p for p in paths if p != migration.up.path)
-            yield Hit(migration.up.path, 1, 1,
-                      f"version {migration.version} is also taken by {others}; "
-                      f"give one of them a version above {highest}.")
+            yield Hit(
+                migration.up.path,
+                1,
+                1,
+                f"version {migration.version} is also taken by {others}; "
+                f"give one of them a version above {highest}.",
+            )
 
 
-register(Rule(
-    code="VC003", name="duplicate-version", severity=ERROR,
-    summary="Two migrations share a version.",
-    bad=Example({UP: CREATE, DOWN: DROP,
-                 "database/migrations/V1__create_orders.sql": "CREATE TABLE orders (id bigint);\n",
-                 "database/rollback/V1__create_orders_rollback.sql": "DROP TABLE orders;\n"}),
-    good=Example({UP: CREATE, DOWN: DROP,
-                  "database/migrations/V2__create_orders.sql": "CREATE TABLE orders (id bigint);\n",
-                  "database/rollback/V2__create_orders_rollback.sql": "DROP TABLE orders;\n"}),
-    check=_duplicate_version,
-))
+register(
+    Rule(
+        code="VC003",
+        name="duplicate-version",
+        severity=ERROR,
+        summary="Two migrations share a version.",
+        bad=Example(
+            {
+                UP: CREATE,
+                DOWN: DROP,
+                "database/migrations/V1__create_orders.sql": "CREATE TABLE orders (id bigint);\n",
+                "database/rollback/V1__create_orders_rollback.sql": "DROP TABLE orders;\n",
+            }
+        ),
+        good=Example(
+            {
+                UP: CREATE,
+                DOWN: DROP,
+                "database/migrations/V2__create_orders.sql": "CREATE TABLE orders (id bigint);\n",
+                "database/rollback/V2__create_orders_rollback.sql": "DROP TABLE orders;\n",
+            }
+        ),
+        check=_duplicate_version,
+    )
+)
 
 _NAMING = {
-    "split": "V<version>__<description>.sql, its rollback V<version>__<description>_rollback.sql",
-    "flyway": "V<version>__<description>.sql, U<version>__<description>.sql or R__<description>.sql",
-    "updown": "<version>_<description>.up.sql / .down.sql, or <version>_<description>/up.sql",
-    "markers": "<version>_<description>.sql",
+    "split": "V<version>__<desc>.sql, its rollback V<version>__<desc>_rollback.sql",
+    "flyway": "V<version>__<desc>.sql, U<version>__<desc>.sql or R__<desc>.sql",
+    "updown": "<version>_<desc>.up.sql and .down.sql, or <version>_<desc>/up.sql",
+    "markers": "<version>_<desc>.sql",
 }
 
 
 def _misnamed(ctx: Context) -> Iterator[Hit]:
     naming = _NAMING[ctx.discovery.layout]
     for path in ctx.discovery.misnamed:
-        yield Hit(path, 1, 1, f"this file looks like a migration but does not follow the "
-                              f"{ctx.discovery.layout} layout's naming ({naming}); rename it.")
+        yield Hit(
+            path,
+            1,
+            1,
+            f"this file looks like a migration but does not follow the "
+            f"{ctx.discovery.layout} layout's naming ({naming}); rename it.",
+        )
 
 
-register(Rule(
-    code="VC005", name="misnamed-file", severity=ERROR,
-    summary="A file in the migrations folder does not follow the layout's naming.",
-    bad=Example({UP: CREATE, DOWN: DROP,
-                 "database/migrations/V2_add_email.sql": "ALTER TABLE users ADD COLUMN email text;\n"}),
-    good=Example({UP: CREATE, DOWN: DROP, "database/migrations/README.md": "Our migrations.\n"}),
-    check=_misnamed,
-))
+register(
+    Rule(
+        code="VC005",
+        name="misnamed-file",
+        severity=ERROR,
+        summary="A file in the migrations folder does not follow the layout's naming.",
+        bad=Example(
+            {
+                UP: CREATE,
+                DOWN: DROP,
+                "database/migrations/V2_add_email.sql": "ALTER TABLE users ADD email text;\n",
+            }
+        ),
+        good=Example(
+            {UP: CREATE, DOWN: DROP, "database/migrations/README.md": "Our migrations.\n"}
+        ),
+        check=_misnamed,
+    )
+)
 
 _COMMENTS = re.compile(r"/\*.*?\*/|--[^\n]*", re.DOTALL)
 
@@ -121,21 +181,37 @@ def _empty_script(ctx: Context) -> Iterator[Hit]:
         if loaded.text is None or not loaded.present or not is_blank_sql(loaded.text):
             continue
         if script is migration.up:
-            yield Hit(script.path, loaded.first_line, 1,
-                      f"migration {migration.label} is empty or holds only comments; "
-                      "write its statements or delete it.")
-        elif loaded.directives.irreversible is None and ctx.load(migration.up).directives.irreversible is None:
-            yield Hit(script.path, loaded.first_line, 1,
-                      f"the rollback of {migration.label} is empty or holds only comments; "
-                      "write the statements that undo it, or state "
-                      "`-- vcsync: irreversible -- <reason>`.")
+            yield Hit(
+                script.path,
+                loaded.first_line,
+                1,
+                f"migration {migration.label} is empty or holds only comments; "
+                "write its statements or delete it.",
+            )
+        elif (
+            loaded.directives.irreversible is None
+            and ctx.load(migration.up).directives.irreversible is None
+        ):
+            yield Hit(
+                script.path,
+                loaded.first_line,
+                1,
+                f"the rollback of {migration.label} is empty or holds only comments; "
+                "write the statements that undo it, or state "
+                "`-- vcsync: irreversible -- <reason>`.",
+            )
 
 
-register(Rule(
-    code="VC006", name="empty-script", severity=ERROR,
-    summary="A migration or rollback is empty, or holds only comments.",
-    bad=Example({UP: CREATE, DOWN: "-- TODO\n"}),
-    good=Example({UP: CREATE,
-                  DOWN: "-- vcsync: irreversible -- the table is dropped by V9 anyway\n"}),
-    check=_empty_script,
-))
+register(
+    Rule(
+        code="VC006",
+        name="empty-script",
+        severity=ERROR,
+        summary="A migration or rollback is empty, or holds only comments.",
+        bad=Example({UP: CREATE, DOWN: "-- TODO\n"}),
+        good=Example(
+            {UP: CREATE, DOWN: "-- vcsync: irreversible -- the table is dropped by V9 anyway\n"}
+        ),
+        check=_empty_script,
+    )
+)

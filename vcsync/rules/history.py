@@ -45,25 +45,47 @@ def _non_linear(ctx: Context) -> Iterator[Hit]:
             if version is None or version.key in on_base or not ctx.in_scope(migration.up.path):
                 continue
             if version.key < highest.version.key:
-                yield Hit(migration.up.path, 1, 1,
-                          f"version {version} is not above {highest.version}, the highest on "
-                          f"{base.ref}; renumber it to {next_version_after(highest.version)} "
-                          "or later.")
+                yield Hit(
+                    migration.up.path,
+                    1,
+                    1,
+                    f"version {version} is not above {highest.version}, the highest on "
+                    f"{base.ref}; renumber it to {next_version_after(highest.version)} "
+                    "or later.",
+                )
 
 
-register(Rule(
-    code="VC004", name="non-linear-version", severity=ERROR,
-    summary="A new migration's version is not above every version on the base ref.",
-    bad=Example({UP: CREATE, DOWN: DROP, V2: ADD_EMAIL, V2_DOWN: DROP_EMAIL,
-                 "database/migrations/V1.5__add_name.sql": "ALTER TABLE users ADD name text;\n",
-                 "database/rollback/V1.5__add_name_rollback.sql": "ALTER TABLE users DROP name;\n"},
-                base={UP: CREATE, DOWN: DROP, V2: ADD_EMAIL, V2_DOWN: DROP_EMAIL}),
-    good=Example({UP: CREATE, DOWN: DROP, V2: ADD_EMAIL, V2_DOWN: DROP_EMAIL,
-                  "database/migrations/V3__add_name.sql": "ALTER TABLE users ADD name text;\n",
-                  "database/rollback/V3__add_name_rollback.sql": "ALTER TABLE users DROP name;\n"},
-                 base={UP: CREATE, DOWN: DROP, V2: ADD_EMAIL, V2_DOWN: DROP_EMAIL}),
-    check=_non_linear,
-))
+register(
+    Rule(
+        code="VC004",
+        name="non-linear-version",
+        severity=ERROR,
+        summary="A new migration's version is not above every version on the base ref.",
+        bad=Example(
+            {
+                UP: CREATE,
+                DOWN: DROP,
+                V2: ADD_EMAIL,
+                V2_DOWN: DROP_EMAIL,
+                "database/migrations/V1.5__add_name.sql": "ALTER TABLE users ADD name text;\n",
+                "database/rollback/V1.5__add_name_rollback.sql": "ALTER TABLE users DROP name;\n",
+            },
+            base={UP: CREATE, DOWN: DROP, V2: ADD_EMAIL, V2_DOWN: DROP_EMAIL},
+        ),
+        good=Example(
+            {
+                UP: CREATE,
+                DOWN: DROP,
+                V2: ADD_EMAIL,
+                V2_DOWN: DROP_EMAIL,
+                "database/migrations/V3__add_name.sql": "ALTER TABLE users ADD name text;\n",
+                "database/rollback/V3__add_name_rollback.sql": "ALTER TABLE users DROP name;\n",
+            },
+            base={UP: CREATE, DOWN: DROP, V2: ADD_EMAIL, V2_DOWN: DROP_EMAIL},
+        ),
+        check=_non_linear,
+    )
+)
 
 
 def _changed_on(ctx: Context, base: Base) -> Iterator[tuple[Migration, Migration | None]]:
@@ -82,21 +104,33 @@ def _modified(ctx: Context) -> Iterator[Hit]:
             before = ctx.load(old.up, base.source).checksum
             after = ctx.load(new.up).checksum
             if before != after:
-                yield Hit(new.up.path, 1, 1,
-                          f"migration {old.version} was modified after it reached {base.ref} "
-                          f"(checksum {before[:12]} -> {after[:12]}); restore it and put the "
-                          "change in a new migration.")
+                yield Hit(
+                    new.up.path,
+                    1,
+                    1,
+                    f"migration {old.version} was modified after it reached {base.ref} "
+                    f"(checksum {before[:12]} -> {after[:12]}); restore it and put the "
+                    "change in a new migration.",
+                )
 
 
-register(Rule(
-    code="VC201", name="applied-migration-modified", severity=ERROR,
-    summary="A migration that exists on the base ref or in a release tag was modified.",
-    bad=Example({UP: "CREATE TABLE users (id bigint PRIMARY KEY, email text);\n", DOWN: DROP},
-                base={UP: CREATE, DOWN: DROP}),
-    good=Example({UP: CREATE, DOWN: DROP, V2: ADD_EMAIL, V2_DOWN: DROP_EMAIL},
-                 base={UP: CREATE, DOWN: DROP}),
-    check=_modified,
-))
+register(
+    Rule(
+        code="VC201",
+        name="applied-migration-modified",
+        severity=ERROR,
+        summary="A migration that exists on the base ref or in a release tag was modified.",
+        bad=Example(
+            {UP: "CREATE TABLE users (id bigint PRIMARY KEY, email text);\n", DOWN: DROP},
+            base={UP: CREATE, DOWN: DROP},
+        ),
+        good=Example(
+            {UP: CREATE, DOWN: DROP, V2: ADD_EMAIL, V2_DOWN: DROP_EMAIL},
+            base={UP: CREATE, DOWN: DROP},
+        ),
+        check=_modified,
+    )
+)
 
 
 def _deleted(ctx: Context) -> Iterator[Hit]:
@@ -108,17 +142,31 @@ def _deleted(ctx: Context) -> Iterator[Hit]:
             assert old.version is not None
             renamed = by_version.get(old.version.key)
             what = f"was renamed to {renamed.up.path}" if renamed else "was deleted"
-            yield Hit(old.up.path, 1, 1,
-                      f"migration {old.version} exists on {base.ref} but {what}; restore it "
-                      f"as it was (databases that applied it still expect it).")
+            yield Hit(
+                old.up.path,
+                1,
+                1,
+                f"migration {old.version} exists on {base.ref} but {what}; restore it "
+                f"as it was (databases that applied it still expect it).",
+            )
 
 
-register(Rule(
-    code="VC202", name="applied-migration-removed", severity=ERROR,
-    summary="A migration that exists on the base ref or in a release tag was deleted or renamed.",
-    bad=Example({UP: CREATE, DOWN: DROP},
-                base={UP: CREATE, DOWN: DROP, V2: ADD_EMAIL, V2_DOWN: DROP_EMAIL}),
-    good=Example({UP: CREATE, DOWN: DROP, V2: ADD_EMAIL, V2_DOWN: DROP_EMAIL},
-                 base={UP: CREATE, DOWN: DROP, V2: ADD_EMAIL, V2_DOWN: DROP_EMAIL}),
-    check=_deleted,
-))
+register(
+    Rule(
+        code="VC202",
+        name="applied-migration-removed",
+        severity=ERROR,
+        summary=(
+            "A migration that exists on the base ref or in a release tag was deleted or renamed."
+        ),
+        bad=Example(
+            {UP: CREATE, DOWN: DROP},
+            base={UP: CREATE, DOWN: DROP, V2: ADD_EMAIL, V2_DOWN: DROP_EMAIL},
+        ),
+        good=Example(
+            {UP: CREATE, DOWN: DROP, V2: ADD_EMAIL, V2_DOWN: DROP_EMAIL},
+            base={UP: CREATE, DOWN: DROP, V2: ADD_EMAIL, V2_DOWN: DROP_EMAIL},
+        ),
+        check=_deleted,
+    )
+)

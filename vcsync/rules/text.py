@@ -14,8 +14,10 @@ def _syntax_error(ctx: Context) -> Iterator[Hit]:
     for _migration, script in ctx.scripts():
         loaded = ctx.load(script)
         if loaded.size > ctx.config.max_parse_bytes:
-            ctx.note(f"{script.path}: VC101 skipped: {loaded.size:,} bytes is above "
-                     f"max_parse_bytes ({ctx.config.max_parse_bytes:,}).")
+            ctx.note(
+                f"{script.path}: VC101 skipped: {loaded.size:,} bytes is above "
+                f"max_parse_bytes ({ctx.config.max_parse_bytes:,})."
+            )
             continue
         if loaded.text is None or not loaded.present or loaded.problems:
             continue  # VC102 already says why this text cannot be parsed
@@ -24,13 +26,17 @@ def _syntax_error(ctx: Context) -> Iterator[Hit]:
             yield Hit(script.path, problem.line, problem.column, problem.message)
 
 
-register(Rule(
-    code="VC101", name="syntax-error", severity=ERROR,
-    summary="SQL does not parse in the configured dialect.",
-    bad=Example({UP: "CREATE TABLE users (id bigint PRIMARY KEY,);\n", DOWN: DROP}),
-    good=Example({UP: CREATE, DOWN: DROP}),
-    check=_syntax_error,
-))
+register(
+    Rule(
+        code="VC101",
+        name="syntax-error",
+        severity=ERROR,
+        summary="SQL does not parse in the configured dialect.",
+        bad=Example({UP: "CREATE TABLE users (id bigint PRIMARY KEY,);\n", DOWN: DROP}),
+        good=Example({UP: CREATE, DOWN: DROP}),
+        check=_syntax_error,
+    )
+)
 
 
 def _unclean_text(ctx: Context) -> Iterator[Hit]:
@@ -41,14 +47,23 @@ def _unclean_text(ctx: Context) -> Iterator[Hit]:
             yield Hit(script.path, problem.line, problem.column, f"this file {problem.message}")
 
 
-register(Rule(
-    code="VC102", name="unclean-text", severity=ERROR,
-    summary="A script holds merge-conflict markers, non-UTF-8 bytes or a NUL byte.",
-    bad=Example({UP: "<<<<<<< HEAD\nCREATE TABLE users (id bigint);\n=======\n"
-                     "CREATE TABLE users (id int);\n>>>>>>> feature\n", DOWN: DROP}),
-    good=Example({UP: CREATE, DOWN: DROP}),
-    check=_unclean_text,
-))
+register(
+    Rule(
+        code="VC102",
+        name="unclean-text",
+        severity=ERROR,
+        summary="A script holds merge-conflict markers, non-UTF-8 bytes or a NUL byte.",
+        bad=Example(
+            {
+                UP: "<<<<<<< HEAD\nCREATE TABLE users (id bigint);\n=======\n"
+                "CREATE TABLE users (id int);\n>>>>>>> feature\n",
+                DOWN: DROP,
+            }
+        ),
+        good=Example({UP: CREATE, DOWN: DROP}),
+        check=_unclean_text,
+    )
+)
 
 
 def _bad_directive(ctx: Context) -> Iterator[Hit]:
@@ -57,13 +72,25 @@ def _bad_directive(ctx: Context) -> Iterator[Hit]:
             yield Hit(script.path, problem.line, problem.column, problem.message)
 
 
-register(Rule(
-    code="VC103", name="bad-directive", severity=ERROR,
-    summary="A `-- vcsync:` directive is unknown, names no rule code, or gives no reason.",
-    bad=Example({UP: "-- vcsync: ignore VC302\nDROP TABLE legacy_users;\n",
-                 DOWN: "CREATE TABLE legacy_users (id bigint);\n"}),
-    good=Example({UP: "-- vcsync: ignore VC302 -- emptied and archived in 1.3.0\n"
-                      "DROP TABLE legacy_users;\n",
-                  DOWN: "CREATE TABLE legacy_users (id bigint);\n"}),
-    check=_bad_directive,
-))
+register(
+    Rule(
+        code="VC103",
+        name="bad-directive",
+        severity=ERROR,
+        summary="A `-- vcsync:` directive is unknown, names no rule code, or gives no reason.",
+        bad=Example(
+            {
+                UP: "-- vcsync: ignore VC302\nDROP TABLE legacy_users;\n",
+                DOWN: "CREATE TABLE legacy_users (id bigint);\n",
+            }
+        ),
+        good=Example(
+            {
+                UP: "-- vcsync: ignore VC302 -- emptied and archived in 1.3.0\n"
+                "DROP TABLE legacy_users;\n",
+                DOWN: "CREATE TABLE legacy_users (id bigint);\n",
+            }
+        ),
+        check=_bad_directive,
+    )
+)

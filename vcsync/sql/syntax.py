@@ -75,7 +75,9 @@ def _sqlglot_problem(text: str, dialect: str, first_line: int) -> SyntaxProblem 
         end_column = int(first.get("col") or 1)
         column = max(1, end_column - len(first.get("highlight") or "") + 1)
         description = first.get("description") or str(exc)
-        return SyntaxProblem(line + first_line - 1, column, f"{dialect} cannot parse this: {description}.")
+        return SyntaxProblem(
+            line + first_line - 1, column, f"{dialect} cannot parse this: {description}."
+        )
     except TokenError as exc:
         return SyntaxProblem(first_line, 1, f"{dialect} cannot tokenize this: {exc}.")
     return None

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# The vcsync story on the embedded SQLite default, no server needed:
+# a clean check, the commit hook blocking a bad migration, and a good one landing.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+command -v vcsync >/dev/null || { echo "vcsync is not installed: run 'python -m pip install -e .' first" >&2; exit 2; }
+work=$(mktemp -d "${TMPDIR:-/tmp}/vcsync-demo.XXXXXX")
+trap 'rm -rf "$work"' EXIT
+cp -R "$here/shop/." "$work"
+cd "$work"
+export GIT_AUTHOR_NAME="${GIT_AUTHOR_NAME:-Demo}" GIT_AUTHOR_EMAIL="${GIT_AUTHOR_EMAIL:-demo@example.com}"
+export GIT_COMMITTER_NAME="$GIT_AUTHOR_NAME" GIT_COMMITTER_EMAIL="$GIT_AUTHOR_EMAIL"
+step() { printf '\n\033[1m== %s\033[0m\n$ %s\n' "$1" "${*:2}"; }
+run() { step "$@"; "${@:2}"; }
+
+git init -q -b main . && git add -A && git commit -qm "shop: first three migrations"
+run "every rule over the whole tree" vcsync check
+run "install the plain Git hooks" vcsync install-hooks
+
+step "a migration without a rollback, with a typo, is blocked at commit" 'git commit'
+cat > database/migrations/V1.3.0__Add_order_status.sql <<'SQL'
+ALTER TABLE orders ADD COLUMN status text NOT NULL DEFAULT 'placed',;
+SQL
+git add -A
+if git commit -qm "add order status"; then echo "unexpected: the bad commit landed" >&2; exit 1; fi
+
+step "fixed, with its rollback, it lands" 'git commit'
+cat > database/migrations/V1.3.0__Add_order_status.sql <<'SQL'
+ALTER TABLE orders ADD COLUMN status text NOT NULL DEFAULT 'placed';
+SQL
+cat > database/rollback/V1.3.0__Add_order_status_rollback.sql <<'SQL'
+ALTER TABLE orders DROP COLUMN status;
+SQL
+git add -A && git commit -qm "add order status" && git log --oneline
+echo
+echo "demo finished: see README.md for what to try next"
