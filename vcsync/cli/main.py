@@ -6,42 +6,15 @@ code: 0 all well, 1 findings or a failed operation, 2 usage or configuration err
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import click
 
 from vcsync import __version__
-from vcsync.cli import render
-from vcsync.config import Config, load_config
+from vcsync.cli import deploy, render
+from vcsync.cli.options import config_option, format_option, load
 from vcsync.errors import VcsyncError
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-def config_option(command: F) -> F:
-    return click.option(
-        "--config",
-        "config_path",
-        type=click.Path(path_type=Path, dir_okay=False),
-        help="The config file (default: the nearest vcsync.toml or pyproject.toml above here).",
-    )(command)
-
-
-def format_option(command: F) -> F:
-    return click.option(
-        "--format",
-        "fmt",
-        type=click.Choice(render.FORMATS),
-        default="text",
-        show_default=True,
-        help="Output format.",
-    )(command)
-
-
-def _config(config_path: Path | None) -> Config:
-    return load_config(config_path)
 
 
 class VcsyncGroup(click.Group):
@@ -83,7 +56,7 @@ def check(
     from vcsync.check import run_check
     from vcsync.rules import all_rules
 
-    result = run_check(_config(config_path), staged=staged, base_ref=base_ref, paths=paths)
+    result = run_check(load(config_path), staged=staged, base_ref=base_ref, paths=paths)
     render.findings(result.findings, result.files, result.notes, fmt, all_rules())
     return 1 if result.failed else 0
 
@@ -125,7 +98,7 @@ def create(words: tuple[str, ...], config_path: Path | None) -> int:
 
     version = words[0] if len(words) > 1 and words[0][:1].isdigit() else None
     description = " ".join(words[1:] if version else words)
-    for path in create_migration(_config(config_path), description, version):
+    for path in create_migration(load(config_path), description, version):
         render.out(f"created {path}")
     return 0
 
@@ -137,9 +110,13 @@ def install_hooks(force: bool, config_path: Path | None) -> int:
     """Install the plain Git hooks (pre-commit, pre-push) that run vcsync check."""
     from vcsync.hookinstall import install
 
-    for line in install(_config(config_path).root, force=force):
+    for line in install(load(config_path).root, force=force):
         render.out(line)
     return 0
+
+
+for _command in deploy.COMMANDS:
+    cli.add_command(_command)
 
 
 def main(argv: list[str] | None = None) -> int:

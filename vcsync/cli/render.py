@@ -8,13 +8,18 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from xml.etree import ElementTree
 
 import click
 
 from vcsync import __version__
 from vcsync.rules import Finding, Rule
+
+if TYPE_CHECKING:
+    from vcsync.deploy.report import Status
+    from vcsync.deploy.session import StepResult, TargetResult
+    from vcsync.ledger.writer import Deployment
 
 FORMATS = ("text", "json", "github", "sarif", "junit")
 INFORMATION_URI = "https://github.com/vcsync/vcsync"
@@ -193,3 +198,124 @@ def rule_list(rules: Sequence[Rule], fmt: str) -> None:
         return
     for r in rules:
         out(f"{r.code}  {r.severity:<7}  {r.name:<28}  {r.summary}")
+
+
+def step_line(step: StepResult) -> str:
+    detail = f": {step.detail}" if step.detail else ""
+    return (
+        f"  {step.action:<12} {step.version:<16} {step.description} ({step.duration_ms} ms){detail}"
+    )
+
+
+def target_results(results: Sequence[TargetResult], fmt: str, *, streamed: bool) -> None:
+    """What each target's run did; steps were already streamed as progress in text mode."""
+    if fmt == "json":
+        out(
+            json.dumps(
+                {
+                    "results": [
+                        {
+                            **{k: v for k, v in r._asdict().items() if k != "steps"},
+                            "steps": [s._asdict() for s in r.steps],
+                        }
+                        for r in results
+                    ]
+                },
+                indent=2,
+            )
+        )
+    for r in results:
+        for warning in r.warnings:
+            err(f"warning: {warning}")
+        if fmt == "json":
+            continue
+        if not streamed:
+            for step in r.steps:
+                out(step_line(step))
+        done = sum(s.action not in ("failed", "not executed") for s in r.steps)
+        dry = " (dry run: rolled back)" if r.dry_run else ""
+        if r.outcome == "failed":
+            err(f"vcsync: {r.operation} of {r.environment} ({r.target}) failed{dry}: {r.error}")
+            if r.recovery:
+                err(f"to recover: {r.recovery}")
+        elif done == 0:
+            out(f"{r.environment} ({r.target}): nothing to do{dry}.")
+        else:
+            out(
+                f"{r.environment} ({r.target}): {r.operation} {done} migration"
+                f"{'s' if done != 1 else ''}{dry}, deployment {r.deployment_id[:12]}."
+            )
+
+
+def status_table(report: Status, fmt: str) -> None:
+    headers = [c.environment for c in report.columns]
+    if fmt == "json":
+        out(
+            json.dumps(
+                {
+                    "environments": [c._asdict() for c in report.columns],
+                    "migrations": [
+                        {
+                            "version": r.version,
+                            "description": r.description,
+                            "states": dict(zip(headers, r.cells, strict=True)),
+                        }
+                        for r in report.rows
+                    ],
+                },
+                indent=2,
+            )
+        )
+        return
+    for column in report.columns:
+        if column.error:
+            err(f"warning: {column.environment} is unreachable: {column.error}")
+    table = [["version", "description", *headers]]
+    table += [[r.version, r.description, *r.cells] for r in report.rows]
+    _table(table)
+
+
+def history_table(per_target: Sequence[tuple[str, Sequence[Deployment]]], fmt: str) -> None:
+    if fmt == "json":
+        out(
+            json.dumps(
+                [
+                    {
+                        "target": target,
+                        "deployments": [
+                            {**d._asdict(), "started_at": d.started_at.isoformat()} for d in rows
+                        ],
+                    }
+                    for target, rows in per_target
+                ],
+                indent=2,
+            )
+        )
+        return
+    for target, rows in per_target:
+        out(f"{target}:")
+        if not rows:
+            out("  no deployments yet")
+            continue
+        table = [["when", "operation", "outcome", "who", "commit", "tag", "duration", "migrations"]]
+        for d in rows:
+            outcome = d.outcome + (" (dry run)" if d.dry_run else "")
+            table.append(
+                [
+                    d.started_at.strftime("%Y-%m-%d %H:%M:%S"),
+                    d.operation,
+                    outcome,
+                    f"{d.operator}@{d.host}",
+                    (d.commit_sha or "-")[:10],
+                    d.tag or "-",
+                    f"{d.duration_ms} ms",
+                    d.migrations or "-",
+                ]
+            )
+        _table(table, indent="  ")
+
+
+def _table(rows: list[list[str]], indent: str = "") -> None:
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        out(indent + "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())

@@ -76,7 +76,7 @@ def _is_near_miss(name: str) -> bool:
 
 def _relative(path: str, folder: str) -> str | None:
     prefix = folder + "/" if folder else ""
-    return path[len(prefix):] if path.startswith(prefix) else None
+    return path[len(prefix) :] if path.startswith(prefix) else None
 
 
 def _sorted(
@@ -98,12 +98,15 @@ def discover_flyway(paths: Sequence[str], folders: Folders, *, split: bool) -> D
     undo: dict[tuple[int, ...], list[str]] = {}
     repeatables: list[Migration] = []
     misnamed: list[str] = []
+    shared = folders.rollbacks == folders.migrations
     for path in paths:
         in_rollbacks = split and _relative(path, folders.rollbacks) is not None
         if _relative(path, folders.migrations) is None and not in_rollbacks:
             continue
         name = _name(path)
         match = _FLYWAY.match(name)
+        if split and shared:  # one folder for both: the suffix tells a rollback apart
+            in_rollbacks = bool(match and match["desc"].endswith(ROLLBACK_SUFFIX))
         if match is None:
             repeatable = _REPEATABLE.match(name)
             if repeatable and not in_rollbacks:
@@ -119,27 +122,52 @@ def discover_flyway(paths: Sequence[str], folders: Folders, *, split: bool) -> D
         else:
             ups.setdefault(version.key, []).append((version, match["desc"], path))
     migrations = list(repeatables)
-    for key, entries in ups.items():
-        downs = undo.get(key, [])
-        for version, desc, path in entries:
-            migrations.append(Migration(version, desc, Script(path), _take_rollback(desc, downs)))
-    orphans = [p for remaining in undo.values() for p in remaining]
+    orphans = _pair(ups, undo, _flyway_description, migrations)
     return _sorted("split" if split else "flyway", migrations, orphans, misnamed)
 
 
-def _take_rollback(desc: str, downs: list[str]) -> Script | None:
-    """Pair by description when a version has several files (VC003), else the one there is."""
-    for path in downs:
-        match = _FLYWAY.match(_name(path))
-        if match and match["desc"].removesuffix(ROLLBACK_SUFFIX) == desc:
-            downs.remove(path)
-            return Script(path)
-    return Script(downs.pop(0)) if downs else None
+def _flyway_description(path: str) -> str | None:
+    match = _FLYWAY.match(_name(path))
+    return match["desc"].removesuffix(ROLLBACK_SUFFIX) if match else None
+
+
+def _pair(
+    ups: dict[tuple[int, ...], list[tuple[Version, str, str]]],
+    downs: dict[tuple[int, ...], list[str]],
+    description: Callable[[str], str | None],
+    migrations: list[Migration],
+) -> list[str]:
+    """Pair each up with a down of its version (by number, so `1.4` meets `1.4.0` and
+    `000123` meets `123`). When a version has several (VC003), downs go first to the up
+    of their description, then in order to the ups still without one.
+    Appends the migrations; returns the downs left over (VC002)."""
+    for key, entries in ups.items():
+        left = downs.get(key, [])
+        chosen: dict[str, str] = {}
+        for _version, desc, path in entries:
+            down = next((d for d in left if description(d) == desc), None)
+            if down is not None:
+                left.remove(down)
+                chosen[path] = down
+        for _version, _desc, path in entries:
+            if path not in chosen and left:
+                chosen[path] = left.pop(0)
+        for version, desc, path in entries:
+            down = chosen.get(path)
+            rollback = Script(down) if down is not None else None
+            migrations.append(Migration(version, desc, Script(path), rollback))
+    return [path for left in downs.values() for path in left]
 
 
 def discover_updown(paths: Sequence[str], folders: Folders) -> Discovery:
-    """golang-migrate `000123_desc.up.sql`/`.down.sql`, or diesel `<ts>_desc/up.sql`/`down.sql`."""
-    halves: dict[str, dict[str, str]] = {}
+    """golang-migrate `000123_desc.up.sql`/`.down.sql`, or diesel `<ts>_desc/up.sql`/`down.sql`.
+
+    golang-migrate pairs an up with the down of the same version number (its descriptions
+    may differ); a diesel migration is its folder.
+    """
+    ups: dict[tuple[int, ...], list[tuple[Version, str, str]]] = {}
+    downs: dict[tuple[int, ...], list[str]] = {}
+    diesel: dict[str, dict[str, str]] = {}
     metadata: dict[str, str] = {}
     misnamed: list[str] = []
     for path in paths:
@@ -150,10 +178,15 @@ def discover_updown(paths: Sequence[str], folders: Folders) -> Discovery:
         name = parts[-1]
         if len(parts) == 1:
             match = _UPDOWN.match(name)
-            if match:
-                halves.setdefault(f"{match['ver']}_{match['desc']}", {})[match["dir"]] = path
-            elif _is_near_miss(name):
-                misnamed.append(path)
+            if match is None:
+                if _is_near_miss(name):
+                    misnamed.append(path)
+                continue
+            version = parse_version(match["ver"], joined=True)
+            if match["dir"] == UP:
+                ups.setdefault(version.key, []).append((version, match["desc"], path))
+            else:
+                downs.setdefault(version.key, []).append(path)
         elif len(parts) == 2 and name in ("up.sql", "down.sql", "metadata.toml"):
             if _DIESEL_DIR.match(parts[0]) is None:
                 if name != "metadata.toml":
@@ -161,21 +194,26 @@ def discover_updown(paths: Sequence[str], folders: Folders) -> Discovery:
             elif name == "metadata.toml":
                 metadata[parts[0]] = path
             else:
-                halves.setdefault(parts[0] + "/", {})[name[:-4]] = path
+                diesel.setdefault(parts[0], {})[name.removesuffix(".sql")] = path
     migrations: list[Migration] = []
-    orphans: list[str] = []
-    for key, found in halves.items():
-        folder = key.endswith("/")
-        match = _DIESEL_DIR.match(key.rstrip("/"))
+    orphans = _pair(ups, downs, _updown_description, migrations)
+    for folder, found in diesel.items():
+        match = _DIESEL_DIR.match(folder)
         assert match is not None
-        version = parse_version(match["ver"], joined=True)
         if UP not in found:
             orphans.append(found[DOWN])
             continue
+        version = parse_version(match["ver"], joined=True)
         down = Script(found[DOWN]) if DOWN in found else None
-        meta = metadata.get(key.rstrip("/")) if folder else None
-        migrations.append(Migration(version, match["desc"], Script(found[UP]), down, meta))
+        migrations.append(
+            Migration(version, match["desc"], Script(found[UP]), down, metadata.get(folder))
+        )
     return _sorted("updown", migrations, orphans, misnamed)
+
+
+def _updown_description(path: str) -> str | None:
+    match = _UPDOWN.match(_name(path))
+    return match["desc"] if match else None
 
 
 def discover_markers(paths: Sequence[str], folders: Folders) -> Discovery:
@@ -203,9 +241,10 @@ def detect_layout(paths: Sequence[str], folders: Folders, read_head: Callable[[s
     if any(n.endswith((".up.sql", "/up.sql")) for n in names):
         return "updown"
     if any(_FLYWAY.match(_name(n)) for n in names):
-        has_rollbacks = folders.rollbacks != folders.migrations and any(
-            _relative(p, folders.rollbacks) is not None for p in paths
-        )
+        if folders.rollbacks == folders.migrations:
+            has_rollbacks = any(_name(n).endswith(ROLLBACK_SUFFIX + ".sql") for n in names)
+        else:
+            has_rollbacks = any(_relative(p, folders.rollbacks) is not None for p in paths)
         return "split" if has_rollbacks else "flyway"
     candidates = [n for n in names if _MARKERS.match(_name(n))]
     if candidates and any(m in read_head(candidates[0]) for m in ("-- migrate:", "-- +goose")):

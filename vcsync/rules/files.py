@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 
 from vcsync.migrations.layouts import rollback_path
 from vcsync.rules import ERROR, Example, Hit, Rule, register
 from vcsync.rules.context import Context
+from vcsync.sql.comments import is_blank_sql
 
 UP = "database/migrations/V1__create_users.sql"
 DOWN = "database/rollback/V1__create_users_rollback.sql"
@@ -167,13 +167,6 @@ register(
         check=_misnamed,
     )
 )
-
-_COMMENTS = re.compile(r"/\*.*?\*/|--[^\n]*", re.DOTALL)
-
-
-def is_blank_sql(text: str) -> bool:
-    return not _COMMENTS.sub("", text).strip()
-
 
 def _empty_script(ctx: Context) -> Iterator[Hit]:
     for migration, script in ctx.scripts():

@@ -8,6 +8,7 @@ imported only when a script is parsed, never on start-up.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from typing import NamedTuple
 
 from vcsync.errors import ConfigError
@@ -35,6 +36,19 @@ def ensure_dialect(name: str) -> None:
 def mask_placeholders(text: str) -> str:
     """`${name}` becomes an identifier of the same length, so positions stay true."""
     return _PLACEHOLDER.sub(lambda m: "_" * len(m.group()), text)
+
+
+def substitute_placeholders(text: str, values: Mapping[str, str], where: str) -> str:
+    """`${name}` becomes its configured value before a script runs."""
+
+    def value(match: re.Match[str]) -> str:
+        name = match.group()[2:-1]
+        if name not in values:
+            raise ConfigError(f"{where} uses the placeholder ${{{name}}}, which "
+                              "[tool.vcsync.placeholders] does not define.")
+        return values[name]
+
+    return _PLACEHOLDER.sub(value, text)
 
 
 def syntax_problem(text: str, dialect: str, first_line: int = 1) -> SyntaxProblem | None:

@@ -1,0 +1,174 @@
+"""The deployment commands: migrate, rollback, baseline, repair, status, history."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from vcsync.cli import render
+from vcsync.cli.options import config_option, load
+from vcsync.deploy.session import StepResult, TargetResult
+
+F = TypeVar("F", bound=Callable[..., Any])
+DATA_FORMATS = ("text", "json")
+
+
+def _common(command: F) -> F:
+    command = click.option(
+        "--format",
+        "fmt",
+        type=click.Choice(DATA_FORMATS),
+        default="text",
+        show_default=True,
+        help="Output format.",
+    )(command)
+    return config_option(command)
+
+
+def _deploy_options(command: F) -> F:
+    command = click.option("--env", "environment", required=True, help="The environment.")(command)
+    command = click.option(
+        "--lock-timeout",
+        type=click.FloatRange(min=0),
+        default=60.0,
+        show_default=True,
+        help="Seconds to wait for another deployment.",
+    )(command)
+    return _common(command)
+
+
+def _progress(fmt: str) -> Callable[[StepResult], None] | None:
+    return (lambda step: render.out(render.step_line(step))) if fmt == "text" else None
+
+
+def _finish(results: list[TargetResult], fmt: str, streamed: bool = True) -> int:
+    render.target_results(results, fmt, streamed=streamed)
+    return 1 if any(r.outcome == "failed" for r in results) else 0
+
+
+@click.command()
+@click.option("--to", "to_version", metavar="VERSION", help="Stop after this version.")
+@click.option("--dry-run", is_flag=True, help="Run the plan in a transaction and roll it back.")
+@_deploy_options
+def migrate(
+    to_version: str | None,
+    dry_run: bool,
+    environment: str,
+    lock_timeout: float,
+    fmt: str,
+    config_path: Path | None,
+) -> int:
+    """Apply pending migrations, each in its own transaction, recorded in the ledger."""
+    from vcsync.deploy.migrate import migrate as run
+
+    results = run(
+        load(config_path),
+        environment,
+        to=to_version,
+        dry_run=dry_run,
+        lock_timeout=lock_timeout,
+        progress=_progress(fmt),
+    )
+    return _finish(results, fmt)
+
+
+@click.command()
+@click.option("--to", "to_version", metavar="VERSION", help="Roll back every migration above it.")
+@click.option("--steps", type=click.IntRange(min=1), help="Roll back this many migrations.")
+@click.option("--reason", required=True, help="Why (recorded in the ledger).")
+@click.option("--dry-run", is_flag=True, help="Run the rollbacks in a transaction and roll back.")
+@_deploy_options
+def rollback(
+    to_version: str | None,
+    steps: int | None,
+    reason: str,
+    dry_run: bool,
+    environment: str,
+    lock_timeout: float,
+    fmt: str,
+    config_path: Path | None,
+) -> int:
+    """Run rollbacks newest first, with the text recorded at deploy time."""
+    from vcsync.deploy.rollback import rollback as run
+
+    results = run(
+        load(config_path),
+        environment,
+        reason=reason,
+        to=to_version,
+        steps=steps,
+        dry_run=dry_run,
+        lock_timeout=lock_timeout,
+        progress=_progress(fmt),
+    )
+    return _finish(results, fmt)
+
+
+@click.command()
+@click.option("--version", "version", required=True, help="Everything up to it is applied.")
+@_deploy_options
+def baseline(
+    version: str, environment: str, lock_timeout: float, fmt: str, config_path: Path | None
+) -> int:
+    """Adopt an existing database: mark every migration up to VERSION as applied."""
+    from vcsync.deploy.adopt import baseline as run
+
+    return _finish(
+        run(load(config_path), environment, version, lock_timeout=lock_timeout), fmt, streamed=False
+    )
+
+
+@click.command()
+@click.option(
+    "--resolution",
+    type=click.Choice(["applied", "pending"]),
+    required=True,
+    help="applied: the failed migration's changes are in the database now; "
+    "pending: they are not, run it again.",
+)
+@click.option("--reason", help="How it was fixed (recorded in the ledger).")
+@_deploy_options
+def repair(
+    resolution: str,
+    reason: str | None,
+    environment: str,
+    lock_timeout: float,
+    fmt: str,
+    config_path: Path | None,
+) -> int:
+    """Record how a failed migration was resolved by hand; never deletes ledger rows."""
+    from vcsync.deploy.adopt import repair as run
+
+    results = run(
+        load(config_path), environment, resolution, reason=reason, lock_timeout=lock_timeout
+    )
+    return _finish(results, fmt, streamed=False)
+
+
+@click.command()
+@click.option("--env", "environments", multiple=True, help="Environments (default: all).")
+@_common
+def status(environments: tuple[str, ...], fmt: str, config_path: Path | None) -> int:
+    """A matrix of migrations x environments: applied, pending, failed, drifted."""
+    from vcsync.deploy.report import status as read
+
+    render.status_table(read(load(config_path), list(environments)), fmt)
+    return 0
+
+
+@click.command()
+@click.option("--env", "environment", required=True, help="The environment.")
+@click.option("--limit", type=click.IntRange(min=1), help="Only the newest N deployments.")
+@_common
+def history(environment: str, limit: int | None, fmt: str, config_path: Path | None) -> int:
+    """Deployments, newest first: when, who, commit, tag, outcome, duration."""
+    from vcsync.deploy.report import history as read
+
+    render.history_table(read(load(config_path), environment, limit), fmt)
+    return 0
+
+
+COMMANDS = (migrate, rollback, baseline, repair, status, history)

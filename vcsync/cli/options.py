@@ -1,0 +1,38 @@
+"""Options every command shares."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from vcsync.cli import render
+from vcsync.config import Config, load_config
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def config_option(command: F) -> F:
+    return click.option(
+        "--config",
+        "config_path",
+        type=click.Path(path_type=Path, dir_okay=False),
+        help="The config file (default: the nearest vcsync.toml or pyproject.toml above here).",
+    )(command)
+
+
+def format_option(command: F) -> F:
+    return click.option(
+        "--format",
+        "fmt",
+        type=click.Choice(render.FORMATS),
+        default="text",
+        show_default=True,
+        help="Output format.",
+    )(command)
+
+
+def load(config_path: Path | None) -> Config:
+    return load_config(config_path)

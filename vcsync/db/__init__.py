@@ -1,0 +1,71 @@
+"""Database back ends behind one small interface: SQLite (embedded default) and PostgreSQL.
+
+A back end connects, takes the session-scoped deploy lock, splits and runs scripts,
+and answers ledger queries. Driver exceptions never leave its module: they become
+DatabaseError (a statement failed), ConnectionLost, or a one-sentence VcsyncError.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Protocol
+
+from vcsync.db.urls import POSTGRES, Target
+from vcsync.errors import OperationFailed
+
+Row = tuple[Any, ...]
+
+
+class DatabaseError(OperationFailed):
+    """A statement failed; `message` is the database's own primary message."""
+
+
+class ConnectionLost(OperationFailed):
+    """The database went away mid-run."""
+
+
+class Connection(Protocol):
+    target: Target
+
+    def table(self, schema: str, name: str) -> str:
+        """The quoted name of a ledger object (SQLite has no schemas: `schema__name`)."""
+        ...
+
+    def query(self, sql: str, params: Sequence[object] = ()) -> list[Row]: ...
+
+    def execute(self, sql: str, params: Sequence[object] = ()) -> int:
+        """Run one parameterised statement (`%s` placeholders); the rows it touched."""
+        ...
+
+    def split(self, script: str) -> list[str]:
+        """A script's statements, by this database's own grammar."""
+        ...
+
+    def run(self, statement: str) -> None:
+        """Run one statement of a user's script as written."""
+        ...
+
+    def begin(self) -> None: ...
+
+    def commit(self) -> None: ...
+
+    def rollback(self) -> None: ...
+
+    def has_table(self, schema: str, name: str) -> bool: ...
+
+    def lock(self, name: str, holder: str, timeout: float) -> None:
+        """Take the deploy lock `name` for this session; it dies with the process."""
+        ...
+
+    def close(self) -> None: ...
+
+
+def connect(target: Target, *, holder: str, create: bool) -> Connection:
+    """`create`: a missing SQLite file may be made (migrate), or not (status, history)."""
+    if target.kind == POSTGRES:
+        from vcsync.db.postgres import PostgresConnection
+
+        return PostgresConnection(target, holder)
+    from vcsync.db.sqlite import SqliteConnection
+
+    return SqliteConnection(target, create=create)

@@ -1,0 +1,146 @@
+"""SQLite from the standard library: the embedded default.
+
+Ledger objects are tables named `<schema>__<name>` (SQLite has no schemas). The deploy
+lock is an flock on `<database>-vcsync.lock`: held by the process, released by the
+kernel when it dies, so it never goes stale. Each migration is its own transaction
+(SQLite's DDL is transactional).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import sqlite3
+import time
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import TypeVar
+
+from vcsync.db import ConnectionLost, DatabaseError, Row
+from vcsync.db.urls import Target
+from vcsync.errors import OperationFailed, VcsyncError
+from vcsync.sql.comments import is_blank_sql
+
+POLL_SECONDS = 0.05
+T = TypeVar("T")
+
+
+def quote(identifier: str) -> str:
+    return '"' + identifier.replace('"', '""') + '"'
+
+
+def split_statements(script: str) -> list[str]:
+    """Statements as SQLite itself sees their ends (triggers, strings and comments hold `;`)."""
+    statements, start, position = [], 0, 0
+    while (position := script.find(";", position) + 1) > 0:
+        candidate = script[start:position]
+        if sqlite3.complete_statement(candidate):
+            if _has_code(candidate):
+                statements.append(candidate.strip())
+            start = position
+    rest = script[start:]
+    if _has_code(rest):
+        statements.append(rest.strip())
+    return statements
+
+
+def _has_code(text: str) -> bool:
+    return not is_blank_sql(text.replace(";", " "))
+
+
+def _adapt(value: object) -> object:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, bool):
+        return int(value)
+    return value
+
+
+class SqliteConnection:
+    def __init__(self, target: Target, *, create: bool) -> None:
+        assert target.path is not None
+        self.target = target
+        self._lock_fd: int | None = None
+        if not target.path.exists():
+            if not create:
+                raise VcsyncError(
+                    f"{target.display} does not exist yet: nothing has been "
+                    f"deployed to {target.environment}."
+                )
+            target.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self._db = sqlite3.connect(target.path, isolation_level=None, timeout=30)
+            self._db.execute("PRAGMA foreign_keys = ON")
+        except sqlite3.Error as exc:
+            raise OperationFailed(f"cannot open {target.display}: {exc}.") from None
+
+    def table(self, schema: str, name: str) -> str:
+        return quote(f"{schema}__{name}")
+
+    def query(self, sql: str, params: Sequence[object] = ()) -> list[Row]:
+        return self._call(lambda: self._db.execute(*self._sql(sql, params)).fetchall())
+
+    def execute(self, sql: str, params: Sequence[object] = ()) -> int:
+        return self._call(lambda: self._db.execute(*self._sql(sql, params)).rowcount)
+
+    def split(self, script: str) -> list[str]:
+        return split_statements(script)
+
+    def run(self, statement: str) -> None:
+        self._call(lambda: self._db.execute(statement))
+
+    def begin(self) -> None:
+        self._call(lambda: self._db.execute("BEGIN IMMEDIATE"))
+
+    def commit(self) -> None:
+        self._call(lambda: self._db.execute("COMMIT"))
+
+    def rollback(self) -> None:
+        if self._db.in_transaction:
+            self._call(lambda: self._db.execute("ROLLBACK"))
+
+    def has_table(self, schema: str, name: str) -> bool:
+        rows = self.query("SELECT 1 FROM sqlite_schema WHERE name = %s", [f"{schema}__{name}"])
+        return bool(rows)
+
+    def lock(self, name: str, holder: str, timeout: float) -> None:
+        assert self.target.path is not None
+        path = f"{self.target.path}-vcsync.lock"
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    other = os.pread(fd, 512, 0).decode("utf-8", "replace").strip()
+                    os.close(fd)
+                    raise OperationFailed(
+                        f"{self.target.display} is locked by another deployment "
+                        f"({other or 'unknown holder'}); waited {timeout:g} s "
+                        "(raise --lock-timeout to wait longer)."
+                    ) from None
+                time.sleep(POLL_SECONDS)
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, holder.encode(), 0)
+        self._lock_fd = fd
+
+    def close(self) -> None:
+        self._db.close()
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)  # releases the flock
+            self._lock_fd = None
+
+    def _sql(self, sql: str, params: Sequence[object]) -> tuple[str, list[object]]:
+        return sql.replace("%s", "?"), [_adapt(p) for p in params]
+
+    def _call(self, action: Callable[[], T]) -> T:
+        try:
+            return action()
+        except sqlite3.OperationalError as exc:
+            if "disk I/O error" in str(exc) or "unable to open" in str(exc):
+                raise ConnectionLost(f"lost {self.target.display}: {exc}.") from None
+            raise DatabaseError(str(exc)) from None
+        except sqlite3.Error as exc:
+            raise DatabaseError(str(exc)) from None

@@ -1,0 +1,1 @@
+"""Plan and run migrate, rollback, baseline and repair; report status and history."""

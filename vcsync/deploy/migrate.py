@@ -1,0 +1,108 @@
+"""`vcsync migrate`: apply what Git has and the database does not, in version order."""
+
+from __future__ import annotations
+
+from vcsync.check import Project, open_project
+from vcsync.config import Config
+from vcsync.db.urls import Target, targets
+from vcsync.deploy.plan import Deployable, check_history, load_deployables, pending
+from vcsync.deploy.provenance import Provenance, provenance
+from vcsync.deploy.session import Progress, Session, StepFailed, TargetResult
+from vcsync.errors import OperationFailed
+from vcsync.ledger.reader import MigrationState
+from vcsync.migrations.versions import Version, version_from_user
+
+
+def origin_of(project: Project) -> Provenance:
+    return provenance(project.repo, list(dict.fromkeys(project.folders)))
+
+
+def environment_targets(config: Config, environment: str) -> list[Target]:
+    return targets(config.environment(environment), config.root)
+
+
+def migrate(
+    config: Config,
+    environment: str,
+    *,
+    to: str | None = None,
+    dry_run: bool = False,
+    lock_timeout: float = 60.0,
+    progress: Progress | None = None,
+) -> list[TargetResult]:
+    project = open_project(config)
+    chosen = environment_targets(config, environment)
+    deployables = load_deployables(project)
+    origin = origin_of(project)
+    limit = version_from_user(to) if to else None
+    results = []
+    for target in chosen:
+        with Session(
+            config,
+            target,
+            "migrate",
+            origin,
+            lock_timeout=lock_timeout,
+            dry_run=dry_run,
+            progress=progress,
+        ) as session:
+            results.append(_migrate(session, deployables, limit))
+    return results
+
+
+def _migrate(session: Session, deployables: list[Deployable], to: Version | None) -> TargetResult:
+    env = session.target.environment
+    states = session.states()
+    try:
+        _refuse_partial(states, env)
+        check_history(deployables, states, env)
+        plan = pending(deployables, states, to, env)
+    except OperationFailed as exc:
+        return session.finish(error=str(exc))
+    for item in plan:
+        try:
+            step = session.run_step(
+                item,
+                item.up_text,
+                no_transaction=item.no_transaction,
+                done="applied",
+                failed="failed",
+                action="applied",
+            )
+        except StepFailed as failure:
+            return session.finish(
+                error=f"migration {item.version} failed: {failure.message}",
+                recovery=_recovery(item, failure, env, session.dry_run),
+            )
+        if step.action == "not executed":
+            break  # a dry run cannot go past a no-transaction migration
+    return session.finish()
+
+
+def _refuse_partial(states: dict[str, MigrationState], env: str) -> None:
+    for state in states.values():
+        if state.status == "failed" and state.no_transaction:
+            raise OperationFailed(
+                f"migration {state.version} failed in {env} at statement "
+                f"{state.failed_statement_index} without a transaction, so part of it may be "
+                f"applied; fix the database by hand, then run `vcsync repair --env {env} "
+                "--resolution applied` (or `--resolution pending` to run it again)."
+            )
+
+
+def _recovery(item: Deployable, failure: StepFailed, env: str, dry_run: bool) -> str:
+    if dry_run:
+        return (
+            f"fix {item.migration.up.path}, then run `vcsync migrate --env {env} --dry-run` again."
+        )
+    if item.no_transaction:
+        done = f"statements 1-{failure.index - 1}" if failure.index > 1 else "no statement"
+        return (
+            f"{item.version} ran without a transaction and {done} of it applied: finish or "
+            f"undo that by hand, then run `vcsync repair --env {env} --resolution applied` "
+            "(or `--resolution pending` to run it again)."
+        )
+    return (
+        f"nothing of {item.version} was applied (its transaction was rolled back): fix "
+        f"{item.migration.up.path} and run `vcsync migrate --env {env}` again."
+    )

@@ -1,0 +1,120 @@
+"""`vcsync status` (migrations x environments) and `vcsync history` (deployments, newest first).
+
+Both only read: they take no lock and never create a database or a ledger.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+from vcsync.check import open_project
+from vcsync.config import Config
+from vcsync.db import connect
+from vcsync.db.urls import SQLITE, Target
+from vcsync.deploy.migrate import environment_targets
+from vcsync.deploy.plan import load_deployables
+from vcsync.errors import OperationFailed
+from vcsync.ledger.reader import MigrationState, deployments, migration_states
+from vcsync.ledger.writer import Deployment
+
+CELL = {
+    "applied": "applied",
+    "baselined": "baselined",
+    "failed": "failed",
+    "rolled_back": "rolled back",
+    "rollback_failed": "rollback failed",
+}
+
+
+class Column(NamedTuple):
+    environment: str
+    target: str
+    error: str | None  # unreachable: the reason
+
+
+class StatusRow(NamedTuple):
+    version: str
+    description: str
+    cells: list[str]  # one per column
+
+
+class Status(NamedTuple):
+    columns: list[Column]
+    rows: list[StatusRow]
+
+
+def _read_states(config: Config, target: Target) -> dict[str, MigrationState]:
+    if target.kind == SQLITE and target.path is not None and not target.path.exists():
+        return {}  # nothing deployed there yet: everything is pending
+    conn = connect(target, holder="vcsync status", create=False)
+    try:
+        return migration_states(conn, config.ledger_schema)
+    finally:
+        conn.close()
+
+
+def status(config: Config, environments: list[str]) -> Status:
+    names = environments or list(config.environments)
+    project = open_project(config)
+    in_git = {d.version_sort: d for d in load_deployables(project)}
+    columns: list[Column] = []
+    per_column: list[dict[str, MigrationState] | None] = []
+    for name in names:
+        for target in environment_targets(config, name):
+            try:
+                per_column.append(_read_states(config, target))
+                columns.append(Column(name, target.display, None))
+            except OperationFailed as exc:
+                per_column.append(None)
+                columns.append(Column(name, target.display, str(exc)))
+    keys = set(in_git)
+    for states in per_column:
+        keys.update(states or {})
+    rows = []
+    for key in sorted(keys):
+        git = in_git.get(key)
+        cells = [
+            _cell(
+                git.checksum if git else None,
+                git is not None,
+                states.get(key) if states is not None else None,
+                states is None,
+            )
+            for states in per_column
+        ]
+        first = next((s[key] for s in per_column if s and key in s), None)
+        version = git.version if git else (first.version if first else key)
+        description = git.migration.description if git else (first.description if first else "")
+        rows.append(StatusRow(version, description, cells))
+    return Status(columns, rows)
+
+
+def _cell(
+    checksum: str | None, in_git: bool, state: MigrationState | None, unreachable: bool
+) -> str:
+    if unreachable:
+        return "unreachable"
+    if state is None:
+        return "pending"
+    cell = CELL.get(state.status, state.status)
+    if not in_git and state.applied:
+        return f"{cell}, not in Git"
+    if state.applied and checksum is not None and state.checksum not in (None, checksum):
+        return "drifted"
+    return cell
+
+
+def history(
+    config: Config, environment: str, limit: int | None = None
+) -> list[tuple[str, list[Deployment]]]:
+    result: list[tuple[str, list[Deployment]]] = []
+    for target in environment_targets(config, environment):
+        if target.kind == SQLITE and target.path is not None and not target.path.exists():
+            result.append((target.display, []))
+            continue
+        conn = connect(target, holder="vcsync history", create=False)
+        try:
+            result.append((target.display, deployments(conn, config.ledger_schema, limit)))
+        finally:
+            conn.close()
+    return result

@@ -1,0 +1,110 @@
+"""`vcsync rollback`: undo applied migrations newest first, with the rollback text that
+was recorded when each was deployed (Git's copy may have changed since)."""
+
+from __future__ import annotations
+
+from vcsync.check import open_project
+from vcsync.config import Config
+from vcsync.deploy.migrate import environment_targets, origin_of
+from vcsync.deploy.plan import Deployable, from_state, load_deployables, sort_key
+from vcsync.deploy.session import Progress, Session, StepFailed, TargetResult
+from vcsync.errors import OperationFailed, VcsyncError
+from vcsync.migrations.checksum import checksum_text
+from vcsync.migrations.directives import read_directives
+from vcsync.migrations.versions import version_from_user
+from vcsync.sql.comments import is_blank_sql
+
+
+def rollback(
+    config: Config,
+    environment: str,
+    *,
+    reason: str,
+    to: str | None = None,
+    steps: int | None = None,
+    dry_run: bool = False,
+    lock_timeout: float = 60.0,
+    progress: Progress | None = None,
+) -> list[TargetResult]:
+    if (to is None) == (steps is None):
+        raise VcsyncError("say how far to roll back: --to VERSION or --steps N (one of them).")
+    if not reason.strip():
+        raise VcsyncError("--reason must say why (it is recorded in the ledger).")
+    project = open_project(config)
+    in_git = {d.version_sort: d for d in load_deployables(project)}
+    origin = origin_of(project)
+    floor = sort_key(version_from_user(to), "") if to else None
+    results = []
+    for target in environment_targets(config, environment):
+        with Session(
+            config,
+            target,
+            "rollback",
+            origin,
+            lock_timeout=lock_timeout,
+            dry_run=dry_run,
+            reason=reason,
+            progress=progress,
+        ) as session:
+            results.append(_rollback(session, in_git, floor, steps))
+    return results
+
+
+def _rollback(
+    session: Session, in_git: dict[str, Deployable], floor: str | None, steps: int | None
+) -> TargetResult:
+    env = session.target.environment
+    applied = sorted(
+        (s for k, s in session.states().items() if s.applied and not k.startswith("~")),
+        key=lambda s: s.version_sort,
+        reverse=True,
+    )
+    chosen = (
+        applied[:steps]
+        if steps is not None
+        else [s for s in applied if s.version_sort > (floor or "")]
+    )
+    try:
+        for state in chosen:
+            if state.status == "baselined":
+                raise OperationFailed(
+                    f"{state.version} was baselined, not deployed by vcsync, so "
+                    "no rollback text was recorded for it."
+                )
+            if not state.down_script or is_blank_sql(state.down_script):
+                why = read_directives(state.down_script or "").irreversible
+                raise OperationFailed(
+                    f"{state.version} has no rollback"
+                    + (f" (irreversible: {why})" if why else "")
+                    + "; roll back to a version above it."
+                )
+    except OperationFailed as exc:
+        return session.finish(error=str(exc))
+    for state in chosen:
+        item = from_state(state)
+        git = in_git.get(state.version_sort)
+        if (
+            git
+            and git.down_text is not None
+            and checksum_text(git.down_text) != checksum_text(state.down_script or "")
+        ):
+            session.warnings.append(
+                f"the rollback of {state.version} in Git differs from the one "
+                "recorded at deploy time; the recorded one ran."
+            )
+        try:
+            session.run_step(
+                item,
+                state.down_script or "",
+                no_transaction=item.down_no_transaction,
+                done="rolled_back",
+                failed="rollback_failed",
+                action="rolled back",
+            )
+        except StepFailed as failure:
+            return session.finish(
+                error=f"the rollback of {state.version} failed: {failure.message}",
+                recovery=f"{state.version} is still applied; fix the database or the rollback, "
+                f"then run `vcsync rollback --env {env}` again.",
+            )
+    return session.finish()

@@ -1,0 +1,278 @@
+"""One operation against one target: connect, lock, ledger, run scripts, log the run.
+
+Every step is one transaction holding the script's statements and its ledger rows,
+unless the script says `no-transaction`. A dry run keeps one transaction open for the
+whole plan and rolls it back; only its deployment_log row is kept.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
+from types import TracebackType
+from typing import NamedTuple
+
+from vcsync.config import Config
+from vcsync.db import Connection, ConnectionLost, DatabaseError, connect
+from vcsync.db.urls import Target
+from vcsync.deploy.plan import Deployable
+from vcsync.deploy.provenance import Provenance
+from vcsync.ledger.reader import MigrationState, migration_states
+from vcsync.ledger.schema import ensure_ledger
+from vcsync.ledger.writer import Deployment, MigrationEvent, record_deployment, record_migration
+from vcsync.sql.syntax import substitute_placeholders
+
+
+class StepResult(NamedTuple):
+    version: str
+    description: str
+    action: str  # applied, rolled back, baselined, repaired, failed, not executed
+    duration_ms: int
+    detail: str | None = None
+
+
+class TargetResult(NamedTuple):
+    environment: str
+    target: str
+    operation: str
+    deployment_id: str
+    outcome: str  # succeeded, failed
+    steps: list[StepResult]
+    error: str | None
+    recovery: str | None
+    warnings: list[str]
+    dry_run: bool
+
+
+class StepFailed(Exception):
+    def __init__(self, index: int, statement: str, message: str) -> None:
+        super().__init__(message)
+        self.index, self.statement, self.message = index, statement, message
+
+
+Progress = Callable[[StepResult], None]
+
+
+class Session:
+    def __init__(
+        self,
+        config: Config,
+        target: Target,
+        operation: str,
+        origin: Provenance,
+        *,
+        lock_timeout: float,
+        dry_run: bool = False,
+        reason: str | None = None,
+        progress: Progress | None = None,
+    ) -> None:
+        self.target, self.schema, self.operation, self.origin = (
+            target,
+            config.ledger_schema,
+            operation,
+            origin,
+        )
+        self.lock_timeout, self.dry_run, self.reason = lock_timeout, dry_run, reason
+        self.placeholders = config.placeholders
+        self.progress = progress
+        self.deployment_id = uuid.uuid4().hex
+        self.steps: list[StepResult] = []
+        self.warnings: list[str] = []
+        self.started = datetime.now(UTC)
+        self._clock = time.perf_counter()
+        self.conn: Connection
+
+    def __enter__(self) -> Session:
+        sha = (self.origin.commit_sha or "no-commit")[:8]
+        holder = f"vcsync {self.operation} {self.origin.host} pid={os.getpid()} {sha}"
+        self.conn = connect(self.target, holder=holder, create=True)
+        try:
+            self.conn.lock(self.schema, holder, self.lock_timeout)
+            if self.dry_run:
+                self.conn.begin()  # the ledger too is created only inside the dry run
+            ensure_ledger(self.conn, self.schema, own_transaction=not self.dry_run)
+        except BaseException:
+            self.conn.close()
+            raise
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.conn.close()
+
+    def states(self) -> dict[str, MigrationState]:
+        return migration_states(self.conn, self.schema)
+
+    def event(
+        self,
+        item: Deployable,
+        status: str,
+        *,
+        down_text: str | None = None,
+        duration_ms: int | None = None,
+        failure: StepFailed | None = None,
+    ) -> MigrationEvent:
+        return MigrationEvent(
+            business_key=item.business_key,
+            version=item.version,
+            version_sort=item.version_sort,
+            status=status,
+            description=item.migration.description,
+            checksum=item.checksum,
+            up_script=item.up_text,
+            down_script=down_text if down_text is not None else item.down_text,
+            no_transaction=item.no_transaction,
+            commit_sha=self.origin.commit_sha,
+            deployment_id=self.deployment_id,
+            environment=self.target.environment,
+            target=self.target.display,
+            load_dts=datetime.now(UTC),
+            duration_ms=duration_ms,
+            failed_statement_index=failure.index if failure else None,
+            failed_statement=failure.statement if failure else None,
+            error=failure.message if failure else None,
+        )
+
+    def record(self, event: MigrationEvent) -> None:
+        """A ledger row in its own transaction (or the dry run's)."""
+        if self.dry_run:
+            record_migration(self.conn, self.schema, event)
+            return
+        self.conn.begin()
+        try:
+            record_migration(self.conn, self.schema, event)
+            self.conn.commit()
+        except BaseException:
+            self.conn.rollback()
+            raise
+
+    def run_step(
+        self,
+        item: Deployable,
+        text: str,
+        *,
+        no_transaction: bool,
+        done: str,
+        failed: str,
+        action: str,
+        down_text: str | None = None,
+    ) -> StepResult:
+        """Run one script and record `done` with it in one transaction, or `failed` after."""
+        if no_transaction and self.dry_run:
+            return self._note(
+                StepResult(
+                    item.version,
+                    item.migration.description,
+                    "not executed",
+                    0,
+                    "no-transaction: cannot run inside a dry run",
+                )
+            )
+        script = substitute_placeholders(text, self.placeholders, item.migration.up.path)
+        start = time.perf_counter()
+        own = not (self.dry_run or no_transaction)
+        if own:
+            self.conn.begin()
+        try:
+            self._run_statements(script)
+            if no_transaction and not self.dry_run:
+                self.conn.begin()
+                own = True
+            ms = _ms(start)
+            record_migration(
+                self.conn, self.schema, self.event(item, done, down_text=down_text, duration_ms=ms)
+            )
+            if own:
+                self.conn.commit()
+        except StepFailed as failure:
+            if own:
+                self.conn.rollback()
+            if not self.dry_run:
+                self.record(
+                    self.event(
+                        item, failed, down_text=down_text, duration_ms=_ms(start), failure=failure
+                    )
+                )
+            self._note(
+                StepResult(
+                    item.version, item.migration.description, "failed", _ms(start), failure.message
+                )
+            )
+            raise
+        except ConnectionLost:
+            raise  # nothing can be rolled back or recorded on a dead connection
+        except BaseException:
+            if own:
+                self.conn.rollback()
+            raise
+        return self._note(StepResult(item.version, item.migration.description, action, ms))
+
+    def _run_statements(self, script: str) -> None:
+        statements = self.conn.split(script)
+        for index, statement in enumerate(statements, start=1):
+            try:
+                self.conn.run(statement)
+            except DatabaseError as exc:
+                raise StepFailed(
+                    index, statement, f"statement {index} of {len(statements)} failed: {exc}"
+                ) from None
+
+    def _note(self, step: StepResult) -> StepResult:
+        self.steps.append(step)
+        if self.progress:
+            self.progress(step)
+        return step
+
+    def finish(self, *, error: str | None = None, recovery: str | None = None) -> TargetResult:
+        """Log the run (after rolling a dry run back) and say how it went."""
+        outcome = "failed" if error else "succeeded"
+        if self.dry_run:
+            self.conn.rollback()
+        deployment = Deployment(
+            deployment_id=self.deployment_id,
+            environment=self.target.environment,
+            target=self.target.display,
+            operation=self.operation,
+            operator=self.origin.operator,
+            host=self.origin.host,
+            commit_sha=self.origin.commit_sha,
+            ref=self.origin.ref,
+            tag=self.origin.tag,
+            dirty=self.origin.dirty,
+            vcsync_version=self.origin.vcsync_version,
+            dry_run=self.dry_run,
+            outcome=outcome,
+            error=error,
+            reason=self.reason,
+            migrations=",".join(s.version for s in self.steps if s.action != "not executed"),
+            started_at=self.started,
+            duration_ms=_ms(self._clock),
+        )
+        if not (self.dry_run and not self.conn.has_table(self.schema, "ledger_version")):
+            self.conn.begin()
+            try:
+                record_deployment(self.conn, self.schema, deployment)
+                self.conn.commit()
+            except BaseException:
+                self.conn.rollback()
+                raise
+        return TargetResult(
+            self.target.environment,
+            self.target.display,
+            self.operation,
+            self.deployment_id,
+            outcome,
+            self.steps,
+            error,
+            recovery,
+            self.warnings,
+            self.dry_run,
+        )
+
+
+def _ms(start: float) -> int:
+    return int((time.perf_counter() - start) * 1000)

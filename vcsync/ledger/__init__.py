@@ -1,0 +1,1 @@
+"""The Data Vault ledger inside each target database: DDL, the insert-only writer, readers."""
