@@ -40,3 +40,40 @@ def repo(tmp_path: Path) -> Path:
 
 def pytest_report_header() -> str:
     return f"vcsync tests; CI={os.environ.get('CI', '')!r}"
+
+
+PG_URL = os.environ.get("VCSYNC_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> str:
+    """The server's admin URL; skipped without a server, but a failure under CI=true."""
+    import psycopg
+
+    try:
+        psycopg.connect(PG_URL, connect_timeout=3, autocommit=True).close()
+    except psycopg.Error as exc:
+        reason = f"PostgreSQL at {PG_URL} is unreachable ({str(exc).strip().splitlines()[0]})"
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{reason}; CI=true requires it (start it with pg_ctlcluster)")
+        pytest.skip(f"{reason}; set VCSYNC_TEST_PG_URL to run the PostgreSQL tests")
+    return PG_URL
+
+
+@pytest.fixture
+def pg_url(pg_server: str) -> Iterator[str]:
+    """A scratch database for one test, dropped afterwards."""
+    import uuid
+
+    import psycopg
+    from psycopg import sql
+
+    name = f"vcsync_test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(pg_server, autocommit=True) as admin:
+        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    base = pg_server.rsplit("/", 1)[0]
+    yield f"{base}/{name}"
+    with psycopg.connect(pg_server, autocommit=True) as admin:
+        admin.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+        )

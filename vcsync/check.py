@@ -114,26 +114,24 @@ def run_check(
 def _scope(
     project: Project, dirs: list[str], staged: bool, paths: Sequence[Path]
 ) -> frozenset[str] | None:
-    chosen: set[str] | None = None
+    """Named paths (read from the index with --staged: a framework's `--all-files` run names
+    every file, changed or not); else with --staged what the commit changes; else all."""
     if paths:
+        root = project.root.resolve()
         chosen = set()
         for path in paths:
             if not path.exists():
                 raise VcsyncError(f"{path} does not exist.")
-            absolute, root = path.resolve(), project.root.resolve()
-            if not absolute.is_relative_to(root):
+            if not path.resolve().is_relative_to(root):
                 raise VcsyncError(f"{path} is outside the project at {project.root}.")
-            rel = absolute.relative_to(root).as_posix()
+            rel = path.resolve().relative_to(root).as_posix()
             chosen.add("" if rel == "." else rel)
+        return _Prefixes(chosen)
     if staged:
         assert project.repo is not None
-        changed = set(project.repo.staged_changes())
-        if chosen is not None:
-            changed = {p for p in changed if any(_under(p, c) for c in chosen)}
+        changed = project.repo.staged_changes()
         return frozenset(p for p in changed if any(_under(p, d) for d in dirs))
-    if chosen is None:
-        return None
-    return _Prefixes(chosen)
+    return None
 
 
 def _under(path: str, folder: str) -> bool:

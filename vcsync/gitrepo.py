@@ -16,12 +16,18 @@ from typing import NamedTuple
 
 from vcsync.errors import GitError
 
-_INHERITED = ("GIT_DIR", "GIT_INDEX_FILE", "GIT_WORK_TREE", "GIT_PREFIX", "GIT_OBJECT_DIRECTORY")
+_INHERITED = ("GIT_DIR", "GIT_WORK_TREE", "GIT_PREFIX", "GIT_OBJECT_DIRECTORY")
 CHUNK = 1 << 20
 
 
 def git_env() -> dict[str, str]:
-    return {k: v for k, v in os.environ.items() if k not in _INHERITED}
+    """The environment minus what Git exports to hooks, except the index it is committing:
+    `git commit -a` and `git commit PATH` stage into a temporary index named by
+    GIT_INDEX_FILE, and that is what the commit holds (made absolute: it may be relative)."""
+    env = {k: v for k, v in os.environ.items() if k not in _INHERITED}
+    if "GIT_INDEX_FILE" in env:
+        env["GIT_INDEX_FILE"] = os.path.abspath(env["GIT_INDEX_FILE"])
+    return env
 
 
 class TreeEntry(NamedTuple):

@@ -10,9 +10,10 @@ from vcsync.check import discover_in, open_project
 from vcsync.config import CONFIG_FILES, Config, find_config_file
 from vcsync.errors import VcsyncError
 from vcsync.migrations.layouts import Migration, Script, rollback_path
+from vcsync.migrations.markers import MARKERS, marker_style
 from vcsync.migrations.versions import Version, parse_version, version_from_user
 from vcsync.rules.history import next_version_after
-from vcsync.source import WorkTree
+from vcsync.source import WorkTree, read_bytes
 
 STARTER = """\
 migrations = "database/migrations"
@@ -44,6 +45,7 @@ def init_project(folder: Path, layout: str, dialect: str) -> list[str]:
     folders = ["database/migrations"] + (["database/rollback"] if layout == "split" else [])
     for name in folders:
         (folder / name).mkdir(parents=True, exist_ok=True)
+        (folder / name / ".gitkeep").touch()  # Git tracks no empty folder; hooks need it
         lines.append(f"created {name}/")
     lines.append('next: `vcsync create "first migration"`, then `vcsync install-hooks`')
     return lines
@@ -80,14 +82,6 @@ def create_migration(config: Config, description: str, version: str | None) -> l
     layout = discovery.layout
     versioned = [m for m in discovery.migrations if m.version is not None]
     diesel = any(m.up.path.endswith("/up.sql") for m in versioned)
-    goose = (
-        any(
-            "+goose" in (project.root / m.up.path).read_text("utf-8", "replace")[:4096]
-            for m in versioned[-1:]
-        )
-        if layout == "markers"
-        else False
-    )
     if version is None:
         version = _next_version(versioned[-1].version if versioned else None, layout, diesel)
     wanted = version_from_user(version)
@@ -104,10 +98,13 @@ def create_migration(config: Config, description: str, version: str | None) -> l
     migration = Migration(parse_version(version), slug, Script(up), None)
     down = rollback_path(migration, layout, folders)
     files = {up: f"-- {description}\n", down: f"-- rollback of: {description}\n"}
-    if up == down:
-        up_marker, down_marker = (
-            ("-- +goose Up", "-- +goose Down") if goose else ("-- migrate:up", "-- migrate:down")
+    if up == down:  # markers: one file, in the style of the newest one there
+        newest = (
+            read_bytes(source, versioned[-1].up.path).decode("utf-8", "replace")
+            if versioned
+            else ""
         )
+        up_marker, down_marker = MARKERS[marker_style(newest)]
         files = {up: f"{up_marker}\n-- {description}\n\n{down_marker}\n"}
     for path, text in files.items():
         target = project.root / path

@@ -123,6 +123,8 @@ def load_script(source: Source, script: Script, max_parse_bytes: int) -> LoadedS
             layout_no_tx = bool(section and section.no_transaction)
             checksum = checksum_text(text)
     directives = read_directives(text, first_line) if text is not None else Directives()
+    if script.metadata is not None:
+        layout_no_tx = layout_no_tx or _diesel_no_transaction(source, script.metadata)
     return LoadedScript(
         path=script.path,
         section=script.section,
@@ -135,3 +137,14 @@ def load_script(source: Source, script: Script, max_parse_bytes: int) -> LoadedS
         directives=directives,
         problems=tuple(scan.problems),
     )
+
+
+def _diesel_no_transaction(source: Source, path: str) -> bool:
+    """diesel's metadata.toml: `run_in_transaction = false` runs up.sql outside a transaction."""
+    import tomllib
+
+    try:
+        data = tomllib.loads(b"".join(source.chunks(path)).decode("utf-8"))
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError):
+        return False
+    return data.get("run_in_transaction") is False

@@ -4,13 +4,21 @@ The connection runs in autocommit mode and opens its own transactions, so the de
 lock (a session-level advisory lock) is never held inside an open transaction: a
 `CREATE INDEX CONCURRENTLY` in a no-transaction migration does not wait on vcsync
 itself. The holder is visible in pg_stat_activity.application_name.
+
+The lock never goes stale: it belongs to the session, and the session asks the server
+(client_connection_check_interval, PostgreSQL 14+) to check every second, even in the
+middle of a statement, that vcsync is still there. Without that, a `kill -9`'d deploy
+leaves its statement running, and the lock held, until the statement ends.
 """
 
 from __future__ import annotations
 
 import hashlib
+import math
+import re
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
+from urllib.parse import unquote
 
 import psycopg
 from psycopg import sql
@@ -21,16 +29,20 @@ from vcsync.errors import ConfigError, OperationFailed
 
 T = TypeVar("T")
 APPLICATION_NAME_MAX = 63
+# How soon the server notices that vcsync died mid-statement (and ends its session and lock).
+CLIENT_CHECK_INTERVAL = "1s"
+CLIENT_CHECK_SINCE = 140000  # the first server version with client_connection_check_interval
 # Messages that mean the URL or credentials are wrong, not that the server is down.
 _CONFIG_PROBLEMS = (
     "password authentication failed",
     "does not exist",
     "no password supplied",
     "role",
-    "invalid dsn",
-    "invalid connection option",
+    "invalid ",
     'missing "="',
 )
+# Where a URL may carry a password: user:PASSWORD@host, or ?password=PASSWORD.
+_SECRETS = re.compile(r"://[^:/?#@]*:([^@/?#]+)@|(?i:password=)([^&\s]+)")
 
 
 def lock_key(name: str) -> int:
@@ -51,9 +63,13 @@ class PostgresConnection:
                 application_name=holder[:APPLICATION_NAME_MAX],
             )
         except psycopg.Error as exc:
-            reason = _first_line(exc)
-            error = ConfigError if any(p in reason for p in _CONFIG_PROBLEMS) else OperationFailed
-            raise error(f"cannot connect to {target.display}: {reason}.") from None
+            # libpq quotes the URL back in some parse errors: never let the password through
+            reason = _without_secrets(_first_line(exc), target.dsn)
+            bad_url = isinstance(exc, psycopg.ProgrammingError)
+            if bad_url or any(p in reason for p in _CONFIG_PROBLEMS):
+                raise ConfigError(f"cannot connect to {target.display}: {reason}.") from None
+            raise OperationFailed(f"cannot connect to {target.display}: {reason}.") from None
+        self._watch_client()
         if target.schema:
             self.run(
                 sql.SQL("SET search_path TO {}")
@@ -98,25 +114,56 @@ class PostgresConnection:
     def lock(self, name: str, holder: str, timeout: float) -> None:
         key = lock_key(f"{self.target.schema or ''}.{name}")
         try:
-            self._conn.execute(
-                sql.SQL("SET lock_timeout = {}").format(sql.Literal(f"{int(timeout * 1000)}ms"))
-            )
-            self._conn.execute("SELECT pg_advisory_lock(%s)", [key])
+            if timeout <= 0:  # lock_timeout = 0 would mean "wait forever"
+                taken = self._conn.execute("SELECT pg_try_advisory_lock(%s)", [key]).fetchone()
+                if not (taken and taken[0]):
+                    raise psycopg.errors.LockNotAvailable()
+            else:
+                wait = f"{max(1, math.ceil(timeout * 1000))}ms"
+                self._conn.execute(sql.SQL("SET lock_timeout = {}").format(sql.Literal(wait)))
+                self._conn.execute("SELECT pg_advisory_lock(%s)", [key])
         except psycopg.errors.LockNotAvailable:
-            others = self.query(
-                "SELECT application_name FROM pg_stat_activity WHERE application_name LIKE "
-                "'vcsync %%' AND pid <> pg_backend_pid()"
-            )
-            who = ", ".join(r[0] for r in others) or "another session"
             raise OperationFailed(
-                f"{self.target.display} is locked by {who}; waited "
+                f"{self.target.display} is locked by {self._holder_of(key)}; waited "
                 f"{timeout:g} s (raise --lock-timeout to wait longer)."
             ) from None
         except psycopg.Error as exc:
             raise self._translate(exc) from None
         finally:
-            if not self._conn.closed:
-                self._conn.execute("RESET lock_timeout")
+            if not self._conn.closed and timeout > 0:
+                self._call(lambda: self._conn.execute("RESET lock_timeout"))
+
+    def _holder_of(self, key: int) -> str:
+        """Who holds advisory lock `key` in this database: its application_name and pid."""
+        # pg_locks shows a bigint advisory key as two oids: high half, low half, objsubid 1
+        rows = self.query(
+            "SELECT a.application_name, a.pid FROM pg_locks l "
+            "JOIN pg_stat_activity a ON a.pid = l.pid "
+            "WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1 "
+            "AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database()) "
+            "AND l.classid = %s::bigint::oid AND l.objid = %s::bigint::oid",
+            [(key >> 32) & 0xFFFFFFFF, key & 0xFFFFFFFF],
+        )
+        if not rows:
+            return "another session"  # it let go between our timeout and this query
+        name, pid = rows[0]
+        return f"{name or 'a session'} (backend pid {pid})"
+
+    def _watch_client(self) -> None:
+        """Have the server check every second that vcsync is alive, even mid-statement."""
+        if self._conn.info.server_version < CLIENT_CHECK_SINCE:
+            return
+        try:
+            self._conn.execute(
+                sql.SQL("SET client_connection_check_interval = {}").format(
+                    sql.Literal(CLIENT_CHECK_INTERVAL)
+                )
+            )
+        except psycopg.Error as exc:
+            if exc.sqlstate is None or self._conn.closed:
+                raise self._translate(exc) from None
+            # Refused (a platform without POLLRDHUP, a pooler): the lock is still released
+            # when the session ends, only as late as the server notices the client is gone.
 
     def close(self) -> None:
         self._conn.close()  # the session ends, and with it the advisory lock
@@ -138,6 +185,14 @@ class PostgresConnection:
         if diag.sqlstate:
             message += f" (SQLSTATE {diag.sqlstate})"
         return DatabaseError(message)
+
+
+def _without_secrets(text: str, dsn: str) -> str:
+    for match in _SECRETS.finditer(dsn):
+        secret = match.group(1) or match.group(2)
+        for form in {secret, unquote(secret)}:
+            text = text.replace(form, "***")
+    return text
 
 
 def _first_line(exc: BaseException) -> str:

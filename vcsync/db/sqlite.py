@@ -36,7 +36,7 @@ def split_statements(script: str) -> list[str]:
         candidate = script[start:position]
         if sqlite3.complete_statement(candidate):
             if _has_code(candidate):
-                statements.append(candidate.strip())
+                statements.append(candidate.strip().removesuffix(";").rstrip())
             start = position
     rest = script[start:]
     if _has_code(rest):

@@ -96,7 +96,8 @@ def _recovery(item: Deployable, failure: StepFailed, env: str, dry_run: bool) ->
             f"fix {item.migration.up.path}, then run `vcsync migrate --env {env} --dry-run` again."
         )
     if item.no_transaction:
-        done = f"statements 1-{failure.index - 1}" if failure.index > 1 else "no statement"
+        applied = failure.index - 1
+        done = {0: "no statement", 1: "statement 1"}.get(applied, f"statements 1-{applied}")
         return (
             f"{item.version} ran without a transaction and {done} of it applied: finish or "
             f"undo that by hand, then run `vcsync repair --env {env} --resolution applied` "

@@ -17,10 +17,12 @@ UP, DOWN = "up", "down"
 
 
 class Script(NamedTuple):
-    """One script of a migration; `section` names the half of a markers-layout file."""
+    """One script of a migration; `section` names the half of a markers-layout file;
+    `metadata` is diesel's metadata.toml beside up.sql (`run_in_transaction = false`)."""
 
     path: str
     section: str | None = None
+    metadata: str | None = None
 
 
 class Migration(NamedTuple):
@@ -28,8 +30,6 @@ class Migration(NamedTuple):
     description: str
     up: Script
     down: Script | None
-    # diesel's metadata.toml beside up.sql, read for `run_in_transaction = false`
-    metadata: str | None = None
 
     @property
     def label(self) -> str:
@@ -206,7 +206,7 @@ def discover_updown(paths: Sequence[str], folders: Folders) -> Discovery:
         version = parse_version(match["ver"], joined=True)
         down = Script(found[DOWN]) if DOWN in found else None
         migrations.append(
-            Migration(version, match["desc"], Script(found[UP]), down, metadata.get(folder))
+            Migration(version, match["desc"], Script(found[UP], None, metadata.get(folder)), down)
         )
     return _sorted("updown", migrations, orphans, misnamed)
 

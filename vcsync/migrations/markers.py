@@ -12,6 +12,18 @@ _MARKER = re.compile(
 _GOOSE_NO_TX = re.compile(r"^\s*--\s*\+goose\s+NO\s+TRANSACTION\b", re.IGNORECASE)
 
 
+# The (up, down) marker lines each tool writes.
+MARKERS = {
+    "dbmate": ("-- migrate:up", "-- migrate:down"),
+    "goose": ("-- +goose Up", "-- +goose Down"),
+}
+
+
+def marker_style(text: str) -> str:
+    """Which tool's markers a file uses (dbmate when it has none yet)."""
+    return "goose" if "+goose" in text else "dbmate"
+
+
 class Section(NamedTuple):
     text: str
     first_line: int

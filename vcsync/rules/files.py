@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from vcsync.migrations.layouts import rollback_path
+from vcsync.migrations.layouts import Script, rollback_path
+from vcsync.migrations.markers import MARKERS, marker_style
 from vcsync.rules import ERROR, Example, Hit, Rule, register
 from vcsync.rules.context import Context
 from vcsync.sql.comments import is_blank_sql
@@ -29,8 +30,8 @@ def _missing_rollback(ctx: Context) -> Iterator[Hit]:
                 f"migration {migration.version} has no rollback script; add {where}.",
             )
         elif migration.down.section and not ctx.load(migration.down).present:
-            up = ctx.load(migration.up)
-            marker = "-- +goose Down" if "+goose" in (up.text or "") else "-- migrate:down"
+            whole = ctx.load(Script(migration.up.path)).text or ""
+            marker = MARKERS[marker_style(whole)][1]
             yield Hit(
                 migration.up.path,
                 1,
@@ -168,9 +169,21 @@ register(
     )
 )
 
+
 def _empty_script(ctx: Context) -> Iterator[Hit]:
     for migration, script in ctx.scripts():
         loaded = ctx.load(script)
+        if script is migration.up and not loaded.present:
+            marker = MARKERS[marker_style(ctx.load(Script(script.path)).text or "")][0]
+            yield Hit(
+                script.path,
+                1,
+                1,
+                f"migration {migration.label} has no `{marker}` "
+                "marker, so nothing of it would run; add the marker "
+                "above its statements.",
+            )
+            continue
         if loaded.text is None or not loaded.present or not is_blank_sql(loaded.text):
             continue
         if script is migration.up:

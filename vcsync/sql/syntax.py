@@ -44,8 +44,10 @@ def substitute_placeholders(text: str, values: Mapping[str, str], where: str) ->
     def value(match: re.Match[str]) -> str:
         name = match.group()[2:-1]
         if name not in values:
-            raise ConfigError(f"{where} uses the placeholder ${{{name}}}, which "
-                              "[tool.vcsync.placeholders] does not define.")
+            raise ConfigError(
+                f"{where} uses the placeholder ${{{name}}}, which "
+                "[tool.vcsync.placeholders] does not define."
+            )
         return values[name]
 
     return _PLACEHOLDER.sub(value, text)
