@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The vcsync story on the embedded SQLite default, no server needed:
-# a clean check, the commit hook blocking a bad migration, and a good one landing.
+# The vcsync story on the embedded SQLite default, no server needed: a clean check, the
+# commit hook blocking a bad migration and a good one landing, then deployments to three
+# environments with their ledger (status, history, a rollback).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 command -v vcsync >/dev/null || { echo "vcsync is not installed: run 'python -m pip install -e .' first" >&2; exit 2; }
@@ -32,5 +33,12 @@ cat > database/rollback/V1.3.0__Add_order_status_rollback.sql <<'SQL'
 ALTER TABLE orders DROP COLUMN status;
 SQL
 git add -A && git commit -qm "add order status" && git log --oneline
+
+run "deploy everything to dev" vcsync migrate --env dev
+run "staging gets the release up to 1.2.0" vcsync migrate --env staging --to 1.2.0
+run "production too" vcsync migrate --env production --to 1.2.0
+run "where every environment stands" vcsync status
+run "an incident: roll dev back to 1.2.0" vcsync rollback --env dev --to 1.2.0 --reason "demo: status column misbehaves"
+run "the ledger remembers every run, with its commit" vcsync history --env dev
 echo
 echo "demo finished: see README.md for what to try next"

@@ -23,3 +23,12 @@ def test_the_demo_blocks_a_bad_commit_and_lands_a_good_one(tmp_path: Path) -> No
         in proc.stdout + proc.stderr
     )
     assert "add order status" in proc.stdout and "demo finished" in proc.stdout
+    status = proc.stdout.split("where every environment stands", 1)[1].splitlines()[2:7]
+    assert [line.split()[2:] for line in status] == [
+        ["dev", "staging", "production"],
+        ["applied", "applied", "applied"],
+        ["applied", "applied", "applied"],
+        ["applied", "applied", "applied"],
+        ["applied", "pending", "pending"],
+    ]
+    assert "rollback   succeeded" in proc.stdout
