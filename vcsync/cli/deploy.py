@@ -50,75 +50,37 @@ def _finish(results: list[TargetResult], fmt: str, streamed: bool = True) -> int
 
 
 @click.command()
-@click.option("--to", "to_version", metavar="VERSION", help="Stop after this version.")
+@click.option("--to", metavar="VERSION", help="Stop after this version.")
 @click.option("--dry-run", is_flag=True, help="Run the plan in a transaction and roll it back.")
 @_deploy_options
-def migrate(
-    to_version: str | None,
-    dry_run: bool,
-    environment: str,
-    lock_timeout: float,
-    fmt: str,
-    config_path: Path | None,
-) -> int:
+def migrate(fmt: str, config_path: Path | None, **options: Any) -> int:
     """Apply pending migrations, each in its own transaction, recorded in the ledger."""
     from vcsync.deploy.migrate import migrate as run
 
-    results = run(
-        load(config_path),
-        environment,
-        to=to_version,
-        dry_run=dry_run,
-        lock_timeout=lock_timeout,
-        progress=_progress(fmt),
-    )
-    return _finish(results, fmt)
+    return _finish(run(load(config_path), **options, progress=_progress(fmt)), fmt)
 
 
 @click.command()
-@click.option("--to", "to_version", metavar="VERSION", help="Roll back every migration above it.")
+@click.option("--to", metavar="VERSION", help="Roll back every migration above it.")
 @click.option("--steps", type=click.IntRange(min=1), help="Roll back this many migrations.")
 @click.option("--reason", required=True, help="Why (recorded in the ledger).")
 @click.option("--dry-run", is_flag=True, help="Run the rollbacks in a transaction and roll back.")
 @_deploy_options
-def rollback(
-    to_version: str | None,
-    steps: int | None,
-    reason: str,
-    dry_run: bool,
-    environment: str,
-    lock_timeout: float,
-    fmt: str,
-    config_path: Path | None,
-) -> int:
+def rollback(fmt: str, config_path: Path | None, **options: Any) -> int:
     """Run rollbacks newest first, with the text recorded at deploy time."""
     from vcsync.deploy.rollback import rollback as run
 
-    results = run(
-        load(config_path),
-        environment,
-        reason=reason,
-        to=to_version,
-        steps=steps,
-        dry_run=dry_run,
-        lock_timeout=lock_timeout,
-        progress=_progress(fmt),
-    )
-    return _finish(results, fmt)
+    return _finish(run(load(config_path), **options, progress=_progress(fmt)), fmt)
 
 
 @click.command()
-@click.option("--version", "version", required=True, help="Everything up to it is applied.")
+@click.option("--version", required=True, help="Everything up to it is applied.")
 @_deploy_options
-def baseline(
-    version: str, environment: str, lock_timeout: float, fmt: str, config_path: Path | None
-) -> int:
+def baseline(fmt: str, config_path: Path | None, **options: Any) -> int:
     """Adopt an existing database: mark every migration up to VERSION as applied."""
     from vcsync.deploy.adopt import baseline as run
 
-    return _finish(
-        run(load(config_path), environment, version, lock_timeout=lock_timeout), fmt, streamed=False
-    )
+    return _finish(run(load(config_path), **options), fmt, streamed=False)
 
 
 @click.command()
@@ -131,21 +93,11 @@ def baseline(
 )
 @click.option("--reason", help="How it was fixed (recorded in the ledger).")
 @_deploy_options
-def repair(
-    resolution: str,
-    reason: str | None,
-    environment: str,
-    lock_timeout: float,
-    fmt: str,
-    config_path: Path | None,
-) -> int:
+def repair(fmt: str, config_path: Path | None, **options: Any) -> int:
     """Record how a failed migration was resolved by hand; never deletes ledger rows."""
     from vcsync.deploy.adopt import repair as run
 
-    results = run(
-        load(config_path), environment, resolution, reason=reason, lock_timeout=lock_timeout
-    )
-    return _finish(results, fmt, streamed=False)
+    return _finish(run(load(config_path), **options), fmt, streamed=False)
 
 
 @click.command()

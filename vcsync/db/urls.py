@@ -31,8 +31,11 @@ class Target(NamedTuple):
 
 
 def redact(url: str) -> str:
-    """The URL with any password replaced by ***."""
-    parts = urlsplit(url)
+    """The URL with any password replaced by ***; a URL too broken to parse is withheld."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return f"{url.split(':', 1)[0]}://(unparseable URL withheld)"
     netloc = parts.netloc
     if "@" in netloc:
         userinfo, _, hostport = netloc.rpartition("@")
@@ -61,6 +64,10 @@ def target_for(environment: str, url: str, root: Path, schema: str | None = None
         path = Path(rest) if rest.startswith("/") else root / rest
         return Target(environment, SQLITE, str(path), f"sqlite:///{rest}", path, schema)
     if real.startswith(("postgresql://", "postgres://")):
+        try:
+            urlsplit(real)
+        except ValueError as exc:
+            raise ConfigError(f"{where} is not a valid URL ({exc}): {redact(real)}.") from None
         return Target(environment, POSTGRES, real, redact(real), None, schema)
     raise ConfigError(
         f"{where} must be a sqlite:/// or postgresql:// URL (got {redact(real).split(':')[0]}:…)."

@@ -5,13 +5,18 @@ from __future__ import annotations
 
 from vcsync.check import open_project
 from vcsync.config import Config
-from vcsync.deploy.migrate import environment_targets, origin_of
-from vcsync.deploy.plan import from_state, load_deployables
+from vcsync.deploy.plan import Deployable, from_state, load_deployables
 from vcsync.deploy.session import Session, StepResult, TargetResult
+from vcsync.deploy.targets import run_everywhere
 from vcsync.errors import VcsyncError
 from vcsync.migrations.versions import version_from_user
 
 RESOLUTIONS = {"applied": "applied", "pending": "rolled_back"}
+
+
+def _record(session: Session, item: Deployable, status: str, action: str) -> None:
+    session.record(session.event(item, status))
+    session.steps.append(StepResult(item.version, item.migration.description, action, 0))
 
 
 def baseline(
@@ -24,34 +29,26 @@ def baseline(
         for d in load_deployables(project)
         if d.migration.version is not None and d.migration.version.key <= limit.key
     ]
-    origin = origin_of(project)
-    results = []
-    for target in environment_targets(config, environment):
-        with Session(
-            config,
-            target,
-            "baseline",
-            origin,
-            lock_timeout=lock_timeout,
-            reason=f"baseline at {version}",
-        ) as session:
-            if any(s.applied for s in session.states().values()):
-                results.append(
-                    session.finish(
-                        error=(
-                            f"{environment} already has applied migrations; a baseline adopts a "
-                            "database only once (see `vcsync status`)."
-                        )
-                    )
-                )
-                continue
-            for item in adopted:
-                session.record(session.event(item, "baselined"))
-                session.steps.append(
-                    StepResult(item.version, item.migration.description, "baselined", 0)
-                )
-            results.append(session.finish())
-    return results
+
+    def adopt(session: Session) -> TargetResult:
+        if any(s.applied for s in session.states().values()):
+            return session.finish(
+                error=f"{environment} already has applied migrations; a "
+                "baseline adopts a database only once (see `vcsync status`)."
+            )
+        for item in adopted:
+            _record(session, item, "baselined", "baselined")
+        return session.finish()
+
+    return run_everywhere(
+        config,
+        project,
+        environment,
+        "baseline",
+        adopt,
+        lock_timeout=lock_timeout,
+        reason=f"baseline at {version}",
+    )
 
 
 def repair(
@@ -67,27 +64,20 @@ def repair(
         raise VcsyncError(f"--resolution must be one of {', '.join(RESOLUTIONS)}.")
     project = open_project(config)
     in_git = {d.version_sort: d for d in load_deployables(project)}
-    origin = origin_of(project)
-    results = []
-    for target in environment_targets(config, environment):
-        with Session(
-            config,
-            target,
-            "repair",
-            origin,
-            lock_timeout=lock_timeout,
-            reason=reason or f"resolved by hand: {resolution}",
-        ) as session:
-            for state in session.states().values():
-                if state.status not in ("failed", "rollback_failed"):
-                    continue
+
+    def resolve(session: Session) -> TargetResult:
+        for state in session.states().values():
+            if state.status in ("failed", "rollback_failed"):
                 item = in_git.get(state.version_sort) or from_state(state)
-                status = RESOLUTIONS[resolution]
-                session.record(session.event(item, status))
-                session.steps.append(
-                    StepResult(
-                        item.version, item.migration.description, f"repaired: {resolution}", 0
-                    )
-                )
-            results.append(session.finish())
-    return results
+                _record(session, item, RESOLUTIONS[resolution], f"repaired: {resolution}")
+        return session.finish()
+
+    return run_everywhere(
+        config,
+        project,
+        environment,
+        "repair",
+        resolve,
+        lock_timeout=lock_timeout,
+        reason=reason or f"resolved by hand: {resolution}",
+    )

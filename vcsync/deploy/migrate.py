@@ -2,23 +2,14 @@
 
 from __future__ import annotations
 
-from vcsync.check import Project, open_project
+from vcsync.check import open_project
 from vcsync.config import Config
-from vcsync.db.urls import Target, targets
 from vcsync.deploy.plan import Deployable, check_history, load_deployables, pending
-from vcsync.deploy.provenance import Provenance, provenance
 from vcsync.deploy.session import Progress, Session, StepFailed, TargetResult
+from vcsync.deploy.targets import run_everywhere
 from vcsync.errors import OperationFailed
 from vcsync.ledger.reader import MigrationState
 from vcsync.migrations.versions import Version, version_from_user
-
-
-def origin_of(project: Project) -> Provenance:
-    return provenance(project.repo, list(dict.fromkeys(project.folders)))
-
-
-def environment_targets(config: Config, environment: str) -> list[Target]:
-    return targets(config.environment(environment), config.root)
 
 
 def migrate(
@@ -31,23 +22,18 @@ def migrate(
     progress: Progress | None = None,
 ) -> list[TargetResult]:
     project = open_project(config)
-    chosen = environment_targets(config, environment)
     deployables = load_deployables(project)
-    origin = origin_of(project)
     limit = version_from_user(to) if to else None
-    results = []
-    for target in chosen:
-        with Session(
-            config,
-            target,
-            "migrate",
-            origin,
-            lock_timeout=lock_timeout,
-            dry_run=dry_run,
-            progress=progress,
-        ) as session:
-            results.append(_migrate(session, deployables, limit))
-    return results
+    return run_everywhere(
+        config,
+        project,
+        environment,
+        "migrate",
+        lambda session: _migrate(session, deployables, limit),
+        lock_timeout=lock_timeout,
+        dry_run=dry_run,
+        progress=progress,
+    )
 
 
 def _migrate(session: Session, deployables: list[Deployable], to: Version | None) -> TargetResult:

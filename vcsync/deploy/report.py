@@ -11,8 +11,8 @@ from vcsync.check import open_project
 from vcsync.config import Config
 from vcsync.db import connect
 from vcsync.db.urls import SQLITE, Target
-from vcsync.deploy.migrate import environment_targets
 from vcsync.deploy.plan import load_deployables
+from vcsync.deploy.targets import environment_targets
 from vcsync.errors import OperationFailed
 from vcsync.ledger.reader import MigrationState, deployments, migration_states
 from vcsync.ledger.writer import Deployment

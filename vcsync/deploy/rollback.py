@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from vcsync.check import open_project
 from vcsync.config import Config
-from vcsync.deploy.migrate import environment_targets, origin_of
 from vcsync.deploy.plan import Deployable, from_state, load_deployables, sort_key
 from vcsync.deploy.session import Progress, Session, StepFailed, TargetResult
+from vcsync.deploy.targets import run_everywhere
 from vcsync.errors import OperationFailed, VcsyncError
 from vcsync.migrations.checksum import checksum_text
 from vcsync.migrations.directives import read_directives
@@ -32,22 +32,18 @@ def rollback(
         raise VcsyncError("--reason must say why (it is recorded in the ledger).")
     project = open_project(config)
     in_git = {d.version_sort: d for d in load_deployables(project)}
-    origin = origin_of(project)
     floor = sort_key(version_from_user(to), "") if to else None
-    results = []
-    for target in environment_targets(config, environment):
-        with Session(
-            config,
-            target,
-            "rollback",
-            origin,
-            lock_timeout=lock_timeout,
-            dry_run=dry_run,
-            reason=reason,
-            progress=progress,
-        ) as session:
-            results.append(_rollback(session, in_git, floor, steps))
-    return results
+    return run_everywhere(
+        config,
+        project,
+        environment,
+        "rollback",
+        lambda session: _rollback(session, in_git, floor, steps),
+        lock_timeout=lock_timeout,
+        dry_run=dry_run,
+        reason=reason,
+        progress=progress,
+    )
 
 
 def _rollback(
