@@ -49,15 +49,33 @@ def _finish(results: list[TargetResult], fmt: str, streamed: bool = True) -> int
     return 1 if any(r.outcome == "failed" for r in results) else 0
 
 
+def _record_ref(command: F) -> F:
+    return click.option(
+        "--record-ref",
+        is_flag=True,
+        help="Point refs/deployments/ENV at the commit now deployed there.",
+    )(command)
+
+
+def _after(code: int, record_ref: bool, config_path: Path | None, environment: str) -> int:
+    if record_ref and code == 0:
+        from vcsync.deploy.refs import record_deployment_ref
+
+        render.out(record_deployment_ref(load(config_path), environment))
+    return code
+
+
 @click.command()
 @click.option("--to", metavar="VERSION", help="Stop after this version.")
 @click.option("--dry-run", is_flag=True, help="Run the plan in a transaction and roll it back.")
+@_record_ref
 @_deploy_options
-def migrate(fmt: str, config_path: Path | None, **options: Any) -> int:
+def migrate(fmt: str, config_path: Path | None, record_ref: bool, **options: Any) -> int:
     """Apply pending migrations, each in its own transaction, recorded in the ledger."""
     from vcsync.deploy.migrate import migrate as run
 
-    return _finish(run(load(config_path), **options, progress=_progress(fmt)), fmt)
+    code = _finish(run(load(config_path), **options, progress=_progress(fmt)), fmt)
+    return _after(code, record_ref and not options["dry_run"], config_path, options["environment"])
 
 
 @click.command()
@@ -65,12 +83,14 @@ def migrate(fmt: str, config_path: Path | None, **options: Any) -> int:
 @click.option("--steps", type=click.IntRange(min=1), help="Roll back this many migrations.")
 @click.option("--reason", required=True, help="Why (recorded in the ledger).")
 @click.option("--dry-run", is_flag=True, help="Run the rollbacks in a transaction and roll back.")
+@_record_ref
 @_deploy_options
-def rollback(fmt: str, config_path: Path | None, **options: Any) -> int:
+def rollback(fmt: str, config_path: Path | None, record_ref: bool, **options: Any) -> int:
     """Run rollbacks newest first, with the text recorded at deploy time."""
     from vcsync.deploy.rollback import rollback as run
 
-    return _finish(run(load(config_path), **options, progress=_progress(fmt)), fmt)
+    code = _finish(run(load(config_path), **options, progress=_progress(fmt)), fmt)
+    return _after(code, record_ref and not options["dry_run"], config_path, options["environment"])
 
 
 @click.command()

@@ -262,6 +262,7 @@ def status_table(report: Status, fmt: str) -> None:
                         }
                         for r in report.rows
                     ],
+                    "promotions": report.promotions,
                 },
                 indent=2,
             )
@@ -273,6 +274,10 @@ def status_table(report: Status, fmt: str) -> None:
     table = [["version", "description", *headers]]
     table += [[r.version, r.description, *r.cells] for r in report.rows]
     _table(table)
+    if report.promotions:
+        out()
+    for line in report.promotions:
+        out(line)
 
 
 def history_table(per_target: Sequence[tuple[str, Sequence[Deployment]]], fmt: str) -> None:

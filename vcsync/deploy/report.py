@@ -5,6 +5,7 @@ Both only read: they take no lock and never create a database or a ledger.
 
 from __future__ import annotations
 
+import itertools
 from typing import NamedTuple
 
 from vcsync.check import open_project
@@ -41,9 +42,10 @@ class StatusRow(NamedTuple):
 class Status(NamedTuple):
     columns: list[Column]
     rows: list[StatusRow]
+    promotions: list[str]  # "staging is 2 migrations ahead of production: …"
 
 
-def _read_states(config: Config, target: Target) -> dict[str, MigrationState]:
+def read_states(config: Config, target: Target) -> dict[str, MigrationState]:
     if target.kind == SQLITE and target.path is not None and not target.path.exists():
         return {}  # nothing deployed there yet: everything is pending
     conn = connect(target, holder="vcsync status", create=False)
@@ -62,7 +64,7 @@ def status(config: Config, environments: list[str]) -> Status:
     for name in names:
         for target in environment_targets(config, name):
             try:
-                per_column.append(_read_states(config, target))
+                per_column.append(read_states(config, target))
                 columns.append(Column(name, target.display, None))
             except OperationFailed as exc:
                 per_column.append(None)
@@ -86,7 +88,7 @@ def status(config: Config, environments: list[str]) -> Status:
         version = git.version if git else (first.version if first else key)
         description = git.migration.description if git else (first.description if first else "")
         rows.append(StatusRow(version, description, cells))
-    return Status(columns, rows)
+    return Status(columns, rows, _promotions(columns, per_column))
 
 
 def _cell(
@@ -118,3 +120,30 @@ def history(
         finally:
             conn.close()
     return result
+
+
+def _promotions(
+    columns: list[Column], per_column: list[dict[str, MigrationState] | None]
+) -> list[str]:
+    """Each environment against the next one in config order (dev -> staging -> production)."""
+    lines = []
+    for (ahead, states), (behind, others) in itertools.pairwise(
+        zip(columns, per_column, strict=True)
+    ):
+        if states is None or others is None or ahead.environment == behind.environment:
+            continue
+        missing = [
+            s
+            for k, s in sorted(states.items())
+            if s.applied and k[:1] != "~" and not (k in others and others[k].applied)
+        ]
+        if not missing:
+            continue
+        commits = list(dict.fromkeys((s.commit_sha or "uncommitted")[:7] for s in missing))
+        listed = ", ".join(f"{s.version} ({(s.commit_sha or 'uncommitted')[:7]})" for s in missing)
+        lines.append(
+            f"{ahead.environment} is {len(missing)} migration{'s' if len(missing) != 1 else ''} "
+            f"and {len(commits)} commit{'s' if len(commits) != 1 else ''} ahead of "
+            f"{behind.environment}: {listed}"
+        )
+    return lines

@@ -7,12 +7,14 @@ so a full check of 2,000 unchanged migrations reads none of them twice.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import NamedTuple
 
 from vcsync.migrations.layouts import Migration
 from vcsync.migrations.versions import Version
-from vcsync.rules import ERROR, Example, Hit, Rule, register
+from vcsync.rules import ERROR, WARNING, Example, Hit, Rule, register
 from vcsync.rules.context import Base, Context
 from vcsync.rules.files import CREATE, DOWN, DROP, UP
+from vcsync.sql.syntax import same_parse_tree
 
 V2 = "database/migrations/V2__add_email.sql"
 V2_DOWN = "database/rollback/V2__add_email_rollback.sql"
@@ -96,22 +98,58 @@ def _changed_on(ctx: Context, base: Base) -> Iterator[tuple[Migration, Migration
             yield old, current.get(old.up.path)
 
 
-def _modified(ctx: Context) -> Iterator[Hit]:
+class Edit(NamedTuple):
+    path: str
+    version: str
+    ref: str
+    before: str  # checksums
+    after: str
+    reformatted: bool  # same parse tree: whitespace, comments, keyword case only
+
+
+def edits(ctx: Context) -> Iterator[Edit]:
+    """Migrations of a base whose checksum changed since (each read once, parsed if changed)."""
     for base in ctx.bases:
         for old, new in _changed_on(ctx, base):
             if new is None:
                 continue
-            before = ctx.load(old.up, base.source).checksum
-            after = ctx.load(new.up).checksum
-            if before != after:
-                yield Hit(
-                    new.up.path,
-                    1,
-                    1,
-                    f"migration {old.version} was modified after it reached {base.ref} "
-                    f"(checksum {before[:12]} -> {after[:12]}); restore it and put the "
-                    "change in a new migration.",
-                )
+            before, after = ctx.load(old.up, base.source), ctx.load(new.up)
+            if before.checksum == after.checksum:
+                continue
+            same = (
+                before.text is not None
+                and after.text is not None
+                and same_parse_tree(before.text, after.text, ctx.config.dialect)
+            )
+            yield Edit(
+                new.up.path, str(old.version), base.ref, before.checksum, after.checksum, same
+            )
+
+
+def _modified(ctx: Context) -> Iterator[Hit]:
+    for edit in edits(ctx):
+        if not edit.reformatted:
+            yield Hit(
+                edit.path,
+                1,
+                1,
+                f"migration {edit.version} was modified after it reached {edit.ref} "
+                f"(checksum {edit.before[:12]} -> {edit.after[:12]}); restore it and put "
+                "the change in a new migration.",
+            )
+
+
+def _reformatted(ctx: Context) -> Iterator[Hit]:
+    for edit in edits(ctx):
+        if edit.reformatted:
+            yield Hit(
+                edit.path,
+                1,
+                1,
+                f"migration {edit.version} was reformatted after it reached {edit.ref} "
+                "(same parse tree, new checksum); databases that applied it will report "
+                "drift until it is restored.",
+            )
 
 
 register(
@@ -129,6 +167,21 @@ register(
             base={UP: CREATE, DOWN: DROP},
         ),
         check=_modified,
+    )
+)
+
+register(
+    Rule(
+        code="VC203",
+        name="applied-migration-reformatted",
+        severity=WARNING,
+        summary="A migration on the base ref or in a release tag changed only its formatting.",
+        bad=Example(
+            {UP: "-- the users\ncreate table users (\n    id bigint primary key\n);\n", DOWN: DROP},
+            base={UP: CREATE, DOWN: DROP},
+        ),
+        good=Example({UP: CREATE, DOWN: DROP}, base={UP: CREATE, DOWN: DROP}),
+        check=_reformatted,
     )
 )
 

@@ -97,3 +97,42 @@ def _sqlglot_problem(text: str, dialect: str, first_line: int) -> SyntaxProblem 
     except TokenError as exc:
         return SyntaxProblem(first_line, 1, f"{dialect} cannot tokenize this: {exc}.")
     return None
+
+
+_POSITIONS = ("location", "stmt_location", "stmt_len")
+
+
+def _without_positions(node: object) -> object:
+    if isinstance(node, dict):
+        return {k: _without_positions(v) for k, v in node.items() if k not in _POSITIONS}
+    if isinstance(node, list):
+        return [_without_positions(v) for v in node]
+    return node
+
+
+def parse_tree(text: str, dialect: str) -> object | None:
+    """The script's parse tree without positions (None if it does not parse): equal trees
+    mean an edit changed only whitespace, comments or the letter case of keywords."""
+    masked = mask_placeholders(text)
+    if dialect == POSTGRES:
+        import json
+
+        from pglast.parser import ParseError, parse_sql_json
+
+        try:
+            return _without_positions(json.loads(parse_sql_json(masked)))
+        except ParseError:
+            return None
+    from sqlglot import parse
+    from sqlglot.errors import ParseError as GlotParseError
+    from sqlglot.errors import TokenError
+
+    try:
+        return [e.sql(dialect=dialect) if e else "" for e in parse(masked, read=dialect)]
+    except (GlotParseError, TokenError):
+        return None
+
+
+def same_parse_tree(before: str, after: str, dialect: str) -> bool:
+    tree = parse_tree(before, dialect)
+    return tree is not None and tree == parse_tree(after, dialect)
