@@ -312,7 +312,7 @@ def test_status_is_a_matrix_of_migrations_and_environments(project: Project) -> 
         ["2", "orders", "applied", "pending"],
         ["3", "names", "pending", "pending"],
         [],
-        "staging is 1 migration and 1 commit ahead of production: 2".split(),
+        ["staging", "is", "1", "migration", "and", "1", "commit", "ahead", "of", "production:", "2"],
     ]
     write(
         project.path,
