@@ -306,14 +306,14 @@ def test_status_is_a_matrix_of_migrations_and_environments(project: Project) -> 
     project.run("migrate", "--env", "production", "--to", "1")
     run = project.run("status")
     assert run.exit_code == 0
-    assert [line.split()[:11] for line in run.lines] == [
+    assert [line.split() for line in run.lines[:-1]] == [
         ["version", "description", "staging", "production"],
         ["1", "customers", "applied", "applied"],
         ["2", "orders", "applied", "pending"],
         ["3", "names", "pending", "pending"],
         [],
-        ["staging", "is", "1", "migration", "and", "1", "commit", "ahead", "of", "production:", "2"],
     ]
+    assert run.lines[-1].startswith("staging is 1 migration and 1 commit ahead of production: 2 (")
     write(
         project.path,
         {"database/migrations/V1__customers.sql": "CREATE TABLE customers (id int);\n"},
