@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import GIT_ENV
+from tests.projects import SECRET, Project, make_project
 
 
 @pytest.fixture(autouse=True)
@@ -77,3 +78,13 @@ def pg_url(pg_server: str) -> Iterator[str]:
         admin.execute(
             sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
         )
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def project(request: pytest.FixtureRequest, tmp_path: Path) -> Project:
+    """The three-migration project with `staging` on SQLite, then on a scratch PostgreSQL
+    database whose URL carries a password (trust auth ignores it; no output may show it)."""
+    if request.param == "sqlite":
+        return make_project(tmp_path, "sqlite", "sqlite:///staging.db")
+    url = request.getfixturevalue("pg_url").replace("postgres@", f"postgres:{SECRET}@")
+    return make_project(tmp_path, "postgres", url)

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import commit, make_repo, vcsync, write
-from vcsync.rules import RULES, Example, Rule, all_rules, register
+from vcsync.rules import GATES, RULES, Example, Rule, all_rules, register
 from vcsync.rules.docs import render_rules_markdown
 
 DOCS = Path(__file__).parent.parent / "docs" / "rules.md"
@@ -53,4 +53,4 @@ def test_registering_a_code_twice_is_refused() -> None:
 def test_rules_command_lists_every_code(tmp_path: Path) -> None:
     run = vcsync(tmp_path, "rules")
     assert run.exit_code == 0
-    assert [line.split()[0] for line in run.lines] == sorted(RULES)
+    assert [line.split()[0] for line in run.lines] == sorted([*RULES, *GATES])

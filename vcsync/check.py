@@ -13,12 +13,12 @@ from typing import NamedTuple
 
 from vcsync.config import Config
 from vcsync.errors import ConfigError, GitError, VcsyncError
-from vcsync.gitrepo import Repo, fetch_hint
+from vcsync.gitrepo import Repo, TreeEntry, fetch_hint
 from vcsync.migrations.layouts import Discovery, Folders, Migration, Script, detect_layout, discover
 from vcsync.migrations.versions import version_from_user
 from vcsync.rules import Finding, all_rules
 from vcsync.rules.context import Base, Context
-from vcsync.source import Source, WorkTree, index_source, read_bytes, ref_source
+from vcsync.source import GitTree, Source, WorkTree, index_source, read_bytes, ref_source
 from vcsync.sql.syntax import ensure_dialect
 
 HEAD_BYTES = 4096
@@ -99,7 +99,9 @@ def run_check(
         scope = _scope(project, dirs, staged, paths)
         discovery = discover_in(source, config, folders)
         bases, notes = (
-            _bases(project, dirs, discovery, staged, base_ref) if scope != frozenset() else ((), [])
+            _bases(project, dirs, source, discovery.layout, staged, base_ref)
+            if scope != frozenset()
+            else ((), [])
         )
         ctx = Context(config, folders, source, discovery, scope, bases)
         ctx.notes.extend(notes)
@@ -146,7 +148,12 @@ class _Prefixes(frozenset[str]):
 
 
 def _bases(
-    project: Project, dirs: list[str], current: Discovery, staged: bool, explicit: str | None
+    project: Project,
+    dirs: list[str],
+    source: Source,
+    layout: str,
+    staged: bool,
+    explicit: str | None,
 ) -> tuple[tuple[Base, ...], list[str]]:
     """The base ref (all history rules) and the newest tag reachable from HEAD (VC2xx)."""
     repo = project.repo
@@ -163,22 +170,40 @@ def _bases(
         # A local repository without the default remote still gets its hook.
         notes.append(f"VC004 and VC2xx skipped for {ref}: it is not in this clone; {hint}.")
     else:
-        bases.append(_base(project, dirs, current, ref, staged, linear=True))
+        bases.append(_base(project, dirs, source, layout, ref, staged, linear=True))
     tag = repo.newest_tag()
     if tag and repo.resolve(tag) != commit:
-        bases.append(_base(project, dirs, current, tag, staged, linear=False))
+        bases.append(_base(project, dirs, source, layout, tag, staged, linear=False))
     return tuple(bases), notes
 
 
 def _base(
-    project: Project, dirs: list[str], current: Discovery, ref: str, staged: bool, linear: bool
+    project: Project,
+    dirs: list[str],
+    current: Source,
+    layout: str,
+    ref: str,
+    staged: bool,
+    linear: bool,
 ) -> Base:
+    """The tree at `ref`. Against the index it is derived from the index listing and one raw
+    diff (no `ls-tree` of 2,000 files on the hook's path); against the work tree, listed."""
     repo = project.repo
     assert repo is not None
-    tree = ref_source(repo, ref, dirs)
-    discovery = discover_in(tree, project.config, project.folders, current.layout)
-    changed = frozenset(repo.changed_paths(ref, staged, dirs))
-    return Base(ref, tree, discovery, changed, linear)
+    changes = repo.changed_since(ref, staged, dirs)
+    tree: Source
+    if staged:
+        blobs = {path: current.blob(path) or "" for path in current.paths()}
+        for change in changes:
+            if change.status == "A":
+                blobs.pop(change.path, None)
+            else:
+                blobs[change.path] = change.old_blob
+        tree = GitTree(repo, [TreeEntry(p, b) for p, b in blobs.items()], ref)
+    else:
+        tree = ref_source(repo, ref, dirs)
+    discovery = discover_in(tree, project.config, project.folders, layout)
+    return Base(ref, tree, discovery, frozenset(c.path for c in changes), linear)
 
 
 def _run_rules(ctx: Context) -> list[Finding]:

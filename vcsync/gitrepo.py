@@ -35,6 +35,12 @@ class TreeEntry(NamedTuple):
     blob: str
 
 
+class Changed(NamedTuple):
+    status: str  # A added, M modified, D deleted, T type changed
+    old_blob: str  # the blob at the ref (zeros when added)
+    path: str
+
+
 class Repo:
     """A repository found from a folder inside it; one cat-file process, opened on demand."""
 
@@ -108,11 +114,19 @@ class Repo:
         out = self.run("diff", "--cached", "--name-only", "-z", "--no-renames")
         return [p for p in out.split("\0") if p]
 
-    def changed_paths(self, ref: str, staged: bool, folders: Sequence[str]) -> list[str]:
-        """Paths whose content differs between `ref` and the index (staged) or work tree."""
+    def changed_since(self, ref: str, staged: bool, folders: Sequence[str]) -> list[Changed]:
+        """What differs between `ref` and the index (staged) or work tree, with each path's
+        blob at `ref`: one `git diff --raw` answers what VC004/VC201/VC202 need."""
         cached = ["--cached"] if staged else []
-        out = self.run("diff", *cached, "--name-only", "-z", "--no-renames", ref, "--", *folders)
-        return [p for p in out.split("\0") if p]
+        out = self.run(
+            "diff", *cached, "--raw", "-z", "--no-abbrev", "--no-renames", ref, "--", *folders
+        )
+        fields = out.split("\0")
+        return [
+            Changed(meta.split()[4][0], meta.split()[2], path)
+            for meta, path in zip(fields[0::2], fields[1::2], strict=False)
+            if meta
+        ]
 
     def newest_tag(self) -> str | None:
         """The most recent tag reachable from HEAD (a release whose files must not change)."""

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
 from vcsync.cli import render
 from vcsync.cli.options import config_option, load
-from vcsync.deploy.session import StepResult, TargetResult
+
+if TYPE_CHECKING:  # the deploy machinery loads only when a deploy command runs
+    from vcsync.deploy.session import StepResult, TargetResult
 
 F = TypeVar("F", bound=Callable[..., Any])
 DATA_FORMATS = ("text", "json")

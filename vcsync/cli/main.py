@@ -54,10 +54,36 @@ def check(
 ) -> int:
     """Run the rules over the migrations (or PATHS); exit 1 on any error finding."""
     from vcsync.check import run_check
-    from vcsync.rules import all_rules
+    from vcsync.rules import all_codes
 
     result = run_check(load(config_path), staged=staged, base_ref=base_ref, paths=paths)
-    render.findings(result.findings, result.files, result.notes, fmt, all_rules())
+    render.findings(result.findings, result.files, result.notes, fmt, all_codes())
+    return 1 if result.failed else 0
+
+
+@cli.command()
+@click.option("--env", "environments", multiple=True, help="Check this environment too.")
+@click.option("--base", "base_ref", metavar="REF", help="The base ref (default: base_ref).")
+@click.option(
+    "--roundtrip",
+    is_flag=True,
+    help="Apply, roll back and re-apply new migrations on a scratch database.",
+)
+@config_option
+@format_option
+def verify(
+    environments: tuple[str, ...],
+    base_ref: str | None,
+    roundtrip: bool,
+    config_path: Path | None,
+    fmt: str,
+) -> int:
+    """The pull-request gate: Git, tags and every environment's ledger agree."""
+    from vcsync.rules import all_codes
+    from vcsync.verify import verify as run
+
+    result = run(load(config_path), list(environments), base_ref=base_ref, roundtrip=roundtrip)
+    render.findings(result.findings, result.files, result.notes, fmt, all_codes())
     return 1 if result.failed else 0
 
 
@@ -65,9 +91,9 @@ def check(
 @format_option
 def rules(fmt: str) -> int:
     """List every rule: code, severity and what it checks."""
-    from vcsync.rules import all_rules
+    from vcsync.rules import all_codes
 
-    render.rule_list(all_rules(), fmt)
+    render.rule_list(all_codes(), fmt)
     return 0
 
 

@@ -6,15 +6,13 @@ so a machine reading stdout only ever sees the format it asked for.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
-from xml.etree import ElementTree
 
 import click
 
 from vcsync import __version__
-from vcsync.rules import Finding, Rule
+from vcsync.rules import Finding, GateCheck, Rule
 
 if TYPE_CHECKING:
     from vcsync.deploy.report import Status
@@ -24,6 +22,12 @@ if TYPE_CHECKING:
 FORMATS = ("text", "json", "github", "sarif", "junit")
 INFORMATION_URI = "https://github.com/vcsync/vcsync"
 RULES_DOC = f"{INFORMATION_URI}/blob/main/docs/rules.md"
+
+
+def _dumps(data: object, indent: int = 2) -> str:
+    import json  # only machine formats pay for it
+
+    return json.dumps(data, indent=indent)
 
 
 def out(text: str = "") -> None:
@@ -39,13 +43,13 @@ def findings(
     files: Sequence[str],
     notes: Sequence[str],
     fmt: str,
-    rules: Sequence[Rule],
+    rules: Sequence[Rule | GateCheck],
 ) -> None:
     for note in notes:
         err(f"note: {note}")
     if fmt == "json":
         out(
-            json.dumps(
+            _dumps(
                 {"findings": [_as_json(f) for f in found], "files_checked": len(files)}, indent=2
             )
         )
@@ -53,12 +57,13 @@ def findings(
         for f in found:
             out(_github(f))
     elif fmt == "sarif":
-        out(json.dumps(_sarif(found, rules), indent=2))
+        out(_dumps(_sarif(found, rules), indent=2))
     elif fmt == "junit":
         out(_junit(found, files))
     else:
         for f in found:
-            out(f"{f.path}:{f.line}:{f.column}: {f.code} {f.message}")
+            where = f"{f.path}:{f.line}:{f.column}: " if f.path else ""
+            out(f"{where}{f.code} {f.message}")
     err(_summary(found, len(files)))
 
 
@@ -96,18 +101,12 @@ def _escape_property(text: str) -> str:
 
 
 def _github(f: Finding) -> str:
-    props = ",".join(
-        [
-            f"file={_escape_property(f.path)}",
-            f"line={f.line}",
-            f"col={f.column}",
-            f"title={_escape_property(f.code)}",
-        ]
-    )
+    where = [f"file={_escape_property(f.path)}", f"line={f.line}", f"col={f.column}"]
+    props = ",".join([*(where if f.path else []), f"title={_escape_property(f.code)}"])
     return f"::{f.severity} {props}::{_escape_data(f.message)}"
 
 
-def _sarif(found: Sequence[Finding], rules: Sequence[Rule]) -> dict[str, Any]:
+def _sarif(found: Sequence[Finding], rules: Sequence[Rule | GateCheck]) -> dict[str, Any]:
     index = {rule.code: i for i, rule in enumerate(rules)}
     return {
         "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
@@ -145,7 +144,9 @@ def _sarif(found: Sequence[Finding], rules: Sequence[Rule]) -> dict[str, Any]:
                                     "region": {"startLine": f.line, "startColumn": f.column},
                                 }
                             }
-                        ],
+                        ]
+                        if f.path
+                        else [],
                     }
                     for f in found
                 ],
@@ -156,6 +157,8 @@ def _sarif(found: Sequence[Finding], rules: Sequence[Rule]) -> dict[str, Any]:
 
 def _junit(found: Sequence[Finding], files: Sequence[str]) -> str:
     """One test case per checked file (or per file with findings), failing with its findings."""
+    from xml.etree import ElementTree
+
     by_path: dict[str, list[Finding]] = {path: [] for path in files}
     for f in found:
         by_path.setdefault(f.path, []).append(f)
@@ -184,10 +187,10 @@ def _junit(found: Sequence[Finding], files: Sequence[str]) -> str:
     )
 
 
-def rule_list(rules: Sequence[Rule], fmt: str) -> None:
+def rule_list(rules: Sequence[Rule | GateCheck], fmt: str) -> None:
     if fmt == "json":
         out(
-            json.dumps(
+            _dumps(
                 [
                     {"code": r.code, "name": r.name, "severity": r.severity, "summary": r.summary}
                     for r in rules
@@ -211,7 +214,7 @@ def target_results(results: Sequence[TargetResult], fmt: str, *, streamed: bool)
     """What each target's run did; steps were already streamed as progress in text mode."""
     if fmt == "json":
         out(
-            json.dumps(
+            _dumps(
                 {
                     "results": [
                         {
@@ -251,7 +254,7 @@ def status_table(report: Status, fmt: str) -> None:
     headers = [c.environment for c in report.columns]
     if fmt == "json":
         out(
-            json.dumps(
+            _dumps(
                 {
                     "environments": [c._asdict() for c in report.columns],
                     "migrations": [
@@ -283,7 +286,7 @@ def status_table(report: Status, fmt: str) -> None:
 def history_table(per_target: Sequence[tuple[str, Sequence[Deployment]]], fmt: str) -> None:
     if fmt == "json":
         out(
-            json.dumps(
+            _dumps(
                 [
                     {
                         "target": target,

@@ -2,7 +2,8 @@
 
 Every step is one transaction holding the script's statements and its ledger rows,
 unless the script says `no-transaction`. A dry run keeps one transaction open for the
-whole plan and rolls it back; only its deployment_log row is kept.
+whole plan and rolls it back; only its deployment_log row is kept. Every other run also
+records the schema it left (a snapshot), once, in the transaction of its log row.
 """
 
 from __future__ import annotations
@@ -22,7 +23,14 @@ from vcsync.deploy.plan import Deployable
 from vcsync.deploy.provenance import Provenance
 from vcsync.ledger.reader import MigrationState, migration_states
 from vcsync.ledger.schema import ensure_ledger
-from vcsync.ledger.writer import Deployment, MigrationEvent, record_deployment, record_migration
+from vcsync.ledger.writer import (
+    Deployment,
+    MigrationEvent,
+    record_deployment,
+    record_migration,
+    record_snapshot,
+)
+from vcsync.snapshot import take_snapshot
 from vcsync.sql.syntax import substitute_placeholders
 
 
@@ -256,6 +264,8 @@ class Session:
             self.conn.begin()
             try:
                 record_deployment(self.conn, self.schema, deployment)
+                if not self.dry_run:
+                    self._record_snapshot()
                 self.conn.commit()
             except BaseException:
                 self.conn.rollback()
@@ -272,6 +282,30 @@ class Session:
             self.warnings,
             self.dry_run,
         )
+
+    def _record_snapshot(self) -> None:
+        """The schema this run left, once per run, beside its deployment_log row.
+
+        A catalog the snapshot cannot read must not cost the audit trail its log row:
+        the snapshot is dropped (to its savepoint) with a warning instead.
+        """
+        self.conn.run("SAVEPOINT vcsync_snapshot")
+        try:
+            snapshot = take_snapshot(self.conn, self.schema)
+            record_snapshot(
+                self.conn,
+                self.schema,
+                self.deployment_id,
+                self.target.environment,
+                snapshot,
+                datetime.now(UTC),
+            )
+        except ConnectionLost:
+            raise
+        except DatabaseError as exc:
+            self.conn.run("ROLLBACK TO SAVEPOINT vcsync_snapshot")
+            self.warnings.append(f"no schema snapshot was recorded: {exc}")
+        self.conn.run("RELEASE SAVEPOINT vcsync_snapshot")
 
 
 def _ms(start: float) -> int:

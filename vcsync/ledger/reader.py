@@ -1,4 +1,5 @@
-"""Reading the ledger back: the newest state of each migration, and the deployment log."""
+"""Reading the ledger back: the newest state of each migration, the deployment log, and
+the schema snapshots recorded after deployments."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from typing import Any, NamedTuple
 
 from vcsync.db import Connection, Row
 from vcsync.ledger.writer import Deployment
+from vcsync.snapshot import Snapshot, snapshot_from_json
 
 APPLIED = ("applied", "baselined")
 
@@ -73,3 +75,31 @@ def deployments(conn: Connection, schema: str, limit: int | None = None) -> list
         + (f" LIMIT {int(limit)}" if limit else "")
     )
     return [Deployment(*_typed(fields, r, ("started_at",), ("dirty", "dry_run"))) for r in rows]
+
+
+def latest_snapshot(conn: Connection, schema: str) -> tuple[str, Snapshot] | None:
+    """The newest recorded snapshot and its deployment id; None when there is none."""
+    if not conn.has_table(schema, "schema_snapshot"):
+        return None
+    # Two runs may share a timestamp's resolution; the log's sequence breaks the tie.
+    rows = conn.query(
+        f"SELECT s.deployment_id, s.snapshot FROM {conn.table(schema, 'schema_snapshot')} s "
+        f"LEFT JOIN {conn.table(schema, 'deployment_log')} d "
+        "ON d.deployment_id = s.deployment_id "
+        "ORDER BY s.load_dts DESC, d.seq DESC LIMIT 1"
+    )
+    if not rows:
+        return None
+    deployment_id, text = rows[0]
+    return deployment_id, snapshot_from_json(text)
+
+
+def snapshot_for(conn: Connection, schema: str, deployment_id: str) -> Snapshot | None:
+    """The snapshot recorded after deployment `deployment_id`, if one was."""
+    if not conn.has_table(schema, "schema_snapshot"):
+        return None
+    rows = conn.query(
+        f"SELECT snapshot FROM {conn.table(schema, 'schema_snapshot')} WHERE deployment_id = %s",
+        [deployment_id],
+    )
+    return snapshot_from_json(rows[0][0]) if rows else None

@@ -14,6 +14,7 @@ from typing import NamedTuple
 from vcsync.db import Connection
 from vcsync.errors import OperationFailed
 from vcsync.ledger.schema import RECORD_SOURCE
+from vcsync.snapshot import Snapshot, snapshot_hash, snapshot_json
 
 GENESIS = "0" * 64
 
@@ -119,6 +120,29 @@ def record_deployment(conn: Connection, schema: str, deployment: Deployment) -> 
             **deployment._asdict(),
             "prev_hash": prev,
             "row_hash": row_hash(prev, deployment),
+            "record_source": RECORD_SOURCE,
+        },
+    )
+
+
+def record_snapshot(
+    conn: Connection,
+    schema: str,
+    deployment_id: str,
+    environment: str,
+    snapshot: Snapshot,
+    load_dts: datetime,
+) -> None:
+    """The schema as a deployment left it; inside the transaction of its deployment_log row."""
+    _insert(
+        conn,
+        conn.table(schema, "schema_snapshot"),
+        {
+            "deployment_id": deployment_id,
+            "environment": environment,
+            "load_dts": load_dts,
+            "snapshot_hash": snapshot_hash(snapshot),
+            "snapshot": snapshot_json(snapshot),
             "record_source": RECORD_SOURCE,
         },
     )

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Sequence
+from functools import lru_cache
 from typing import NamedTuple
 
 from vcsync.migrations.versions import Version, parse_version
@@ -59,6 +60,8 @@ class Folders(NamedTuple):
 # A file that looks almost like a migration: an optional prefix letter or two, then digits.
 _NEAR_MISS = re.compile(r"^[A-Za-z]{0,2}[._-]?\d|^[VURvur]_", re.ASCII)
 _FLYWAY = re.compile(r"^(?P<kind>[VU])(?P<ver>\d+(?:[._]\d+)*)__(?P<desc>.+)\.sql$", re.ASCII)
+# Names recur across the index and each base a check compares with: match each once.
+_flyway_name = lru_cache(maxsize=None)(_FLYWAY.match)
 _REPEATABLE = re.compile(r"^R__(?P<desc>.+)\.sql$")
 _UPDOWN = re.compile(r"^(?P<ver>\d+)_(?P<desc>.+)\.(?P<dir>up|down)\.sql$", re.ASCII)
 _DIESEL_DIR = re.compile(r"^(?P<ver>\d{4}-\d{2}-\d{2}-\d{6}|\d+)_(?P<desc>.+)$", re.ASCII)
@@ -104,7 +107,7 @@ def discover_flyway(paths: Sequence[str], folders: Folders, *, split: bool) -> D
         if _relative(path, folders.migrations) is None and not in_rollbacks:
             continue
         name = _name(path)
-        match = _FLYWAY.match(name)
+        match = _flyway_name(name)
         if split and shared:  # one folder for both: the suffix tells a rollback apart
             in_rollbacks = bool(match and match["desc"].endswith(ROLLBACK_SUFFIX))
         if match is None:
@@ -127,7 +130,7 @@ def discover_flyway(paths: Sequence[str], folders: Folders, *, split: bool) -> D
 
 
 def _flyway_description(path: str) -> str | None:
-    match = _FLYWAY.match(_name(path))
+    match = _flyway_name(_name(path))
     return match["desc"].removesuffix(ROLLBACK_SUFFIX) if match else None
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from functools import cache
 
 _SEPARATORS = re.compile(r"[._-]")
 
@@ -23,6 +24,7 @@ class Version:
         return self.text
 
 
+@cache  # a check discovers the same names in the index and each base
 def parse_version(text: str, *, joined: bool = False) -> Version:
     """Dotted/underscored segments (Flyway), or with `joined` one timestamp whose
     separators are removed (diesel's `2017-09-23-123456` == `20170923123456`)."""

@@ -52,17 +52,45 @@ class Rule(NamedTuple):
     check: Callable[[Context], Iterable[Hit]]
 
 
+class GateCheck(NamedTuple):
+    """A finding only `vcsync verify` can make: it needs ledgers, tags or a scratch database,
+    so its bad and good cases are described, and proven in tests/test_verify.py."""
+
+    code: str
+    name: str
+    severity: str
+    summary: str
+    bad: str
+    good: str
+
+
 RULES: dict[str, Rule] = {}
+GATES: dict[str, GateCheck] = {}
 
 
 def register(rule: Rule) -> Rule:
-    if rule.code in RULES:
+    if rule.code in RULES or rule.code in GATES:
         raise RuntimeError(f"rule code {rule.code} is registered twice")
     RULES[rule.code] = rule
     return rule
 
 
+def register_gate(gate: GateCheck) -> GateCheck:
+    if gate.code in RULES or gate.code in GATES:
+        raise RuntimeError(f"rule code {gate.code} is registered twice")
+    GATES[gate.code] = gate
+    return gate
+
+
 def all_rules() -> list[Rule]:
+    """The rules `check` runs."""
     from vcsync.rules import files, history, text  # noqa: F401  (they register themselves)
 
     return [RULES[code] for code in sorted(RULES)]
+
+
+def all_codes() -> list[Rule | GateCheck]:
+    """Every code a finding can carry: the rules and verify's gate checks."""
+    from vcsync.rules import gate  # noqa: F401  (it registers itself)
+
+    return sorted([*all_rules(), *GATES.values()], key=lambda r: r.code)

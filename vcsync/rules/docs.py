@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from vcsync.rules import Example, Rule, all_rules
+from collections.abc import Mapping
+
+from vcsync.rules import Example, GateCheck, Rule, all_codes
 
 HEADER = """# vcsync rules
 
@@ -12,6 +14,8 @@ Generated from the rule declarations in `vcsync/rules/` by
 Every finding prints as `path:line:col: CODE message`. Silence a rule for one file with
 `-- vcsync: ignore CODE -- reason`, or for the project with `ignore = ["CODE"]`.
 Migrations at or below `baseline` are exempt from the VC0xx and VC3xx rules.
+`vcsync check` runs the rules with examples below; the gate checks (no example files:
+they need ledgers, tags or a scratch database) are made by `vcsync verify`.
 
 | code | name | severity | what it finds |
 | --- | --- | --- | --- |
@@ -28,12 +32,16 @@ def _tree(example: Example) -> str:
     return "\n".join(parts)
 
 
-def _files(files: dict[str, str] | object) -> list[str]:
-    assert isinstance(files, dict)
+def _files(files: Mapping[str, str]) -> list[str]:
     return [f"`{path}`\n```sql\n{text.rstrip()}\n```\n" for path, text in sorted(files.items())]
 
 
-def _section(rule: Rule) -> str:
+def _section(rule: Rule | GateCheck) -> str:
+    if isinstance(rule, GateCheck):
+        return (
+            f"## {rule.code}\n\n**{rule.name}** ({rule.severity}, `vcsync verify`): "
+            f"{rule.summary}\n\n- Bad: {rule.bad}\n- Good: {rule.good}\n"
+        )
     return (
         f"## {rule.code}\n\n**{rule.name}** ({rule.severity}): {rule.summary}\n\n"
         f"### Bad\n\n{_tree(rule.bad)}\n### Good\n\n{_tree(rule.good)}"
@@ -41,7 +49,7 @@ def _section(rule: Rule) -> str:
 
 
 def render_rules_markdown() -> str:
-    rules = all_rules()
+    rules = all_codes()
     table = "".join(
         f"| [{r.code}](#{r.code.lower()}) | {r.name} | {r.severity} | {r.summary} |\n"
         for r in rules

@@ -175,7 +175,7 @@ register(
         code="VC203",
         name="applied-migration-reformatted",
         severity=WARNING,
-        summary="A migration on the base ref or in a release tag changed only its formatting.",
+        summary="An applied migration changed only its formatting (the same parse tree).",
         bad=Example(
             {UP: "-- the users\ncreate table users (\n    id bigint primary key\n);\n", DOWN: DROP},
             base={UP: CREATE, DOWN: DROP},

@@ -68,10 +68,12 @@ def _position(text: str, offset: int, first_line: int) -> tuple[int, int]:
 
 
 def _postgres_problem(text: str, first_line: int) -> SyntaxProblem | None:
-    from pglast.parser import ParseError, parse_sql
+    # parse_sql_json runs the same libpg_query parse without building pglast's Python AST
+    # (about 20 times faster over a full tree)
+    from pglast.parser import ParseError, parse_sql_json
 
     try:
-        parse_sql(text)
+        parse_sql_json(text)
     except ParseError as exc:
         message, offset = exc.args[0], exc.args[1] if len(exc.args) > 1 else 0
         line, column = _position(text, offset, first_line)
