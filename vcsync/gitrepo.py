@@ -66,16 +66,14 @@ class Repo:
         return cls(Path(os.fsdecode(out.strip())))
 
     def run(self, *args: str, check: bool = True) -> str:
-        proc = subprocess.run(
-            ["git", *args],
-            cwd=self.root,
-            env=git_env(),
-            capture_output=True,
-        )
+        return self.run_bytes(*args, check=check).decode("utf-8", "surrogateescape")
+
+    def run_bytes(self, *args: str, check: bool = True) -> bytes:
+        proc = subprocess.run(["git", *args], cwd=self.root, env=git_env(), capture_output=True)
         if check and proc.returncode != 0:
             message = proc.stderr.decode("utf-8", "replace").strip().splitlines()
             raise GitError(f"git {args[0]} failed: {message[-1] if message else 'no output'}.")
-        return proc.stdout.decode("utf-8", "surrogateescape")
+        return proc.stdout
 
     def has_commits(self) -> bool:
         return self.run("rev-parse", "--verify", "-q", "HEAD", check=False) != ""

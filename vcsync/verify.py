@@ -8,33 +8,26 @@ rolled back and applied again on a scratch database.
 
 from __future__ import annotations
 
-import tempfile
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import replace
-from pathlib import Path
-from types import MappingProxyType
 from typing import TYPE_CHECKING, NamedTuple
 
 from vcsync.check import Project, discover_in, open_project, run_check
-from vcsync.config import Config, Environment
+from vcsync.config import Config
 from vcsync.db import Connection, connect
-from vcsync.db.urls import POSTGRES, SQLITE, Target, resolve
+from vcsync.db.urls import SQLITE, Target
 from vcsync.deploy.plan import Deployable, load_deployables
 from vcsync.deploy.session import TargetResult
 from vcsync.deploy.targets import environment_targets
-from vcsync.errors import VcsyncError
 from vcsync.ledger.audit import broken_links
 from vcsync.ledger.reader import MigrationState, latest_snapshot, migration_states
 from vcsync.rules import GATES, RULES, Finding
+from vcsync.scratch import SCRATCH, scratch_database, snapshot_of
 from vcsync.source import ref_source
 from vcsync.sql.syntax import same_parse_tree
 
-SCRATCH = "scratch"
-
 if TYPE_CHECKING:
-    from vcsync.snapshot import Snapshot
+    pass
 
 
 class VerifyResult(NamedTuple):
@@ -253,7 +246,7 @@ def _roundtrip(
     if not fresh:
         return []
     found: list[Finding] = []
-    with _scratch(config) as (scratch, target):
+    with scratch_database(config) as (scratch, target):
         older = [
             d for d in deployables if not d.repeatable and d.version_sort < fresh[0].version_sort
         ]
@@ -265,7 +258,7 @@ def _roundtrip(
             return []
         for item in fresh:
             path, version = item.migration.up.path, item.version
-            before = _snapshot(target, config)
+            before = snapshot_of(target, config)
             result = migrate(scratch, SCRATCH, to=version)
             if _failed(result):
                 found.append(
@@ -287,7 +280,7 @@ def _roundtrip(
                     )
                 )
                 break
-            after = _snapshot(target, config)
+            after = snapshot_of(target, config)
             for change in diff_snapshots(before, after):
                 found.append(
                     _finding(
@@ -313,16 +306,6 @@ def _failed(results: list[TargetResult]) -> bool:
     return any(r.outcome == "failed" for r in results)
 
 
-def _snapshot(target: Target, config: Config) -> Snapshot:
-    from vcsync.snapshot import take_snapshot
-
-    conn = connect(target, holder="vcsync verify", create=True)
-    try:
-        return take_snapshot(conn, config.ledger_schema)
-    finally:
-        conn.close()
-
-
 def _versions_on(project: Project, ref: str, notes: list[str]) -> set[str]:
     repo = project.repo
     if repo is None or repo.resolve(ref) is None:
@@ -335,44 +318,3 @@ def _versions_on(project: Project, ref: str, notes: list[str]) -> set[str]:
         sort_key(m.version, m.description)
         for m in discover_in(tree, project.config, project.folders).migrations
     }
-
-
-@contextmanager
-def _scratch(config: Config) -> Iterator[tuple[Config, Target]]:
-    """A throw-away database: a temporary SQLite file, or a database created on the
-    PostgreSQL server `scratch_url` names and dropped afterwards."""
-    if config.scratch_url is None or resolve(config.scratch_url, "scratch_url").startswith(
-        "sqlite"
-    ):
-        with tempfile.TemporaryDirectory(prefix="vcsync-scratch-") as folder:
-            url = f"sqlite:///{Path(folder) / 'scratch.db'}"
-            yield _with_scratch(config, url)
-        return
-    import psycopg
-    from psycopg import sql
-
-    server = resolve(config.scratch_url, "scratch_url")
-    name = f"vcsync_scratch_{uuid.uuid4().hex[:12]}"
-    try:
-        with psycopg.connect(server, autocommit=True, connect_timeout=10) as admin:
-            admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    except psycopg.Error as exc:
-        raise VcsyncError(
-            f"cannot create a scratch database on scratch_url: {str(exc).strip().splitlines()[0]}."
-        ) from None
-    try:
-        yield _with_scratch(config, f"{server.rsplit('/', 1)[0]}/{name}")
-    finally:
-        with psycopg.connect(server, autocommit=True) as admin:
-            admin.execute(
-                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-            )
-
-
-def _with_scratch(config: Config, url: str) -> tuple[Config, Target]:
-    scratch = replace(
-        config, environments=MappingProxyType({SCRATCH: Environment(SCRATCH, (url,))})
-    )
-    target = environment_targets(scratch, SCRATCH)[0]
-    assert target.kind in (SQLITE, POSTGRES)
-    return scratch, target

@@ -12,7 +12,7 @@ from typing import Any
 import click
 
 from vcsync import __version__
-from vcsync.cli import deploy, render
+from vcsync.cli import deploy, release, render
 from vcsync.cli.options import config_option, format_option, load
 from vcsync.errors import VcsyncError
 
@@ -87,6 +87,30 @@ def verify(
     return 1 if result.failed else 0
 
 
+@cli.command("diff")
+@click.argument("before", metavar="FROM")
+@click.argument("after", metavar="TO")
+@click.option("--env", "environment", help="`current` is this environment's live schema.")
+@config_option
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="Output format.",
+)
+def diff(
+    before: str, after: str, environment: str | None, config_path: Path | None, fmt: str
+) -> int:
+    """Schema difference between two versions, tags or `current`, object by object."""
+    from vcsync.schema_diff import schema_diff
+
+    changes = schema_diff(load(config_path), before, after, environment)
+    render.schema_changes(before, after, changes, fmt)
+    return 0
+
+
 @cli.command()
 @format_option
 def rules(fmt: str) -> int:
@@ -142,6 +166,8 @@ def install_hooks(force: bool, config_path: Path | None) -> int:
 
 
 for _command in deploy.COMMANDS:
+    cli.add_command(_command)
+for _command in release.COMMANDS:
     cli.add_command(_command)
 
 

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from vcsync.deploy.report import Status
     from vcsync.deploy.session import StepResult, TargetResult
     from vcsync.ledger.writer import Deployment
+    from vcsync.snapshot import Change as SchemaChange
 
 FORMATS = ("text", "json", "github", "sarif", "junit")
 INFORMATION_URI = "https://github.com/vcsync/vcsync"
@@ -323,7 +324,178 @@ def history_table(per_target: Sequence[tuple[str, Sequence[Deployment]]], fmt: s
         _table(table, indent="  ")
 
 
+def schema_changes(before: str, after: str, changes: Sequence[SchemaChange], fmt: str) -> None:
+    from vcsync.snapshot import describe_change
+
+    if fmt == "json":
+        out(
+            _dumps(
+                {
+                    "from": before,
+                    "to": after,
+                    "changes": [
+                        {
+                            "change": c.change,
+                            "object": c.object,
+                            "attributes": {k: list(v) for k, v in c.attributes.items()},
+                        }
+                        for c in changes
+                    ],
+                }
+            )
+        )
+        return
+    for change in changes:
+        out(describe_change(change))
+    err(
+        f"vcsync: {len(changes)} object{' differs' if len(changes) == 1 else 's differ'} "
+        f"between {before} and {after}."
+    )
+
+
 def _table(rows: list[list[str]], indent: str = "") -> None:
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     for row in rows:
         out(indent + "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
+
+
+# -- releases: tag-release and changelog -------------------------------------------------
+
+if TYPE_CHECKING:
+    from vcsync.changelog import Change, Changelog, Entry, RollbackStep
+    from vcsync.release import Release
+
+
+def release_result(result: Release, fmt: str) -> None:
+    """What `tag-release` did: the tag, its manifest, and each ledger it was recorded in."""
+    manifest = result.manifest
+    failed = [r for r in result.recorded if r.outcome == "failed"]
+    if fmt == "json":
+        out(
+            _dumps(
+                {
+                    "tag": result.tag,
+                    "commit": result.commit,
+                    "schema_version": manifest.schema_version,
+                    "manifest_hash": manifest.hash,
+                    "migrations": [{"version": v, "checksum": c} for v, c in manifest.entries],
+                    "message": result.message,
+                    "recorded": [r._asdict() for r in result.recorded],
+                }
+            )
+        )
+    else:
+        count = len(manifest.entries)
+        out(
+            f"tagged {result.tag} at {result.commit[:10]}: schema version "
+            f"{manifest.schema_version or 'none'}, {count} migration{'s' if count != 1 else ''}, "
+            f"manifest {manifest.hash[:12]}."
+        )
+        for r in result.recorded:
+            if r.outcome != "failed":
+                out(f"recorded in {r.environment} ({r.target}).")
+    for r in failed:
+        err(f"vcsync: recording {result.tag} in {r.environment} ({r.target}) failed: {r.error}")
+    if failed:
+        envs = " ".join(f"--env {e}" for e in dict.fromkeys(r.environment for r in failed))
+        err(
+            f"to recover: the tag exists and the other ledgers hold it; delete it "
+            f"(`git tag -d {result.tag}`) and run `vcsync tag-release {result.tag} {envs}` "
+            "again at the same commit."
+        )
+    elif fmt == "text":
+        err(f"push it with `git push origin {result.tag}`.")
+
+
+def changelog_report(log: Changelog, fmt: str) -> None:
+    """Release notes: Markdown ready to paste, or one JSON object."""
+    if fmt == "json":
+        out(_dumps(_changelog_json(log)))
+        return
+    out(_changelog_markdown(log))
+
+
+def _change_json(change: Change) -> dict[str, Any]:
+    return {"line": change.line, "summary": change.summary, "destructive": list(change.destructive)}
+
+
+def _changelog_json(log: Changelog) -> dict[str, Any]:
+    return {
+        "from": log.start._asdict(),
+        "to": log.end._asdict(),
+        "migrations": [
+            {
+                "version": e.version,
+                "description": e.description,
+                "path": e.path,
+                "status": e.status,
+                "changes": [_change_json(c) for c in e.changes],
+                "destructive": [d._asdict() for d in e.destructive],
+                "irreversible": e.irreversible,
+                "notes": list(e.notes),
+            }
+            for e in log.migrations
+        ],
+        "rollback": {
+            "to_version": log.rollback.to_version,
+            "command": log.rollback.command,
+            "steps": [
+                {**s._asdict(), "changes": [_change_json(c) for c in s.changes]}
+                for s in log.rollback.steps
+            ],
+            "notes": list(log.rollback.notes),
+        },
+        "notes": list(log.notes),
+    }
+
+
+def _changelog_markdown(log: Changelog) -> str:
+    start, end = log.start, log.end
+    count = len(log.migrations)
+    lines = [
+        f"# Database changes: {start.ref} → {end.ref}",
+        "",
+        f"Schema version {start.schema_version or 'none'} → {end.schema_version or 'none'} "
+        f"(`{start.commit[:10]}..{end.commit[:10]}`): "
+        + (f"{count} migration{'s' if count != 1 else ''}." if count else "no new migrations."),
+    ]
+    dangers = sum(len(e.destructive) for e in log.migrations)
+    if dangers:
+        lines.append(f"**{dangers} destructive step{'s' if dangers != 1 else ''}** (marked below).")
+    for entry in log.migrations:
+        lines += ["", *_entry_markdown(entry)]
+    if log.rollback.steps or log.rollback.notes:
+        lines += ["", f"## Rollback plan back to {start.ref}", ""]
+        if log.rollback.command:
+            lines += [f"`{log.rollback.command}` runs, newest first:", ""]
+        lines += [
+            f"{n}. {_step_markdown(step)}" for n, step in enumerate(log.rollback.steps, start=1)
+        ]
+        lines += [f"- {note}" for note in log.rollback.notes]
+    if log.notes:
+        lines += ["", "## Notes", "", *(f"- {note}" for note in log.notes)]
+    return "\n".join(lines)
+
+
+def _entry_markdown(entry: Entry) -> list[str]:
+    changed = " (changed)" if entry.status == "changed" else ""
+    lines = [f"## {entry.version} — {entry.description}{changed}", "", f"`{entry.path}`", ""]
+    lines += [f"- `{c.summary}`" for c in entry.changes] or ["- (no statements)"]
+    if entry.destructive:
+        lines += ["", "**Destructive:**", ""]
+        lines += [f"- line {d.line}: `{d.summary}` — {d.reason}" for d in entry.destructive]
+    if entry.irreversible:
+        lines += ["", f"Irreversible: {entry.irreversible}."]
+    lines += [f"- note: {note}" for note in entry.notes]
+    return lines
+
+
+def _step_markdown(step: RollbackStep) -> str:
+    head = f"**{step.version} — {step.description}**"
+    if step.kind == "script":
+        summary = "; ".join(f"`{c.summary}`" for c in step.changes) or "(no statements)"
+        note = f" ({step.note})" if step.note else ""
+        return f"{head} (`{step.path}`): {summary}{note}"
+    if step.kind == "irreversible":
+        return f"{head}: irreversible ({step.note}); restore what it changed from a backup."
+    return f"{head}: {step.note}."

@@ -1,0 +1,78 @@
+"""Throw-away databases: where verify's round trip and `diff` build schemas from Git.
+
+A temporary SQLite file by default, or a database created on the PostgreSQL server that
+`scratch_url` names and dropped afterwards. Migrations reach it through the same
+`migrate`/`rollback` as any environment (its ledger is scratch too).
+"""
+
+from __future__ import annotations
+
+import tempfile
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import replace
+from pathlib import Path
+from types import MappingProxyType
+from typing import TYPE_CHECKING
+
+from vcsync.config import Config, Environment
+from vcsync.db import connect
+from vcsync.db.urls import Target, resolve
+from vcsync.deploy.targets import environment_targets
+from vcsync.errors import VcsyncError
+
+if TYPE_CHECKING:
+    from vcsync.snapshot import Snapshot
+
+SCRATCH = "scratch"
+
+
+def snapshot_of(target: Target, config: Config, *, create: bool = True) -> Snapshot:
+    from vcsync.snapshot import take_snapshot
+
+    conn = connect(target, holder="vcsync snapshot", create=create)
+    try:
+        return take_snapshot(conn, config.ledger_schema)
+    finally:
+        conn.close()
+
+
+@contextmanager
+def scratch_database(config: Config) -> Iterator[tuple[Config, Target]]:
+    """A throw-away database: a temporary SQLite file, or a database created on the
+    PostgreSQL server `scratch_url` names and dropped afterwards."""
+    if config.scratch_url is None or resolve(config.scratch_url, "scratch_url").startswith(
+        "sqlite"
+    ):
+        with tempfile.TemporaryDirectory(prefix="vcsync-scratch-") as folder:
+            url = f"sqlite:///{Path(folder) / 'scratch.db'}"
+            yield _with_scratch(config, url)
+        return
+    import psycopg
+    from psycopg import sql
+
+    server = resolve(config.scratch_url, "scratch_url")
+    name = f"vcsync_scratch_{uuid.uuid4().hex[:12]}"
+    try:
+        with psycopg.connect(server, autocommit=True, connect_timeout=10) as admin:
+            admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    except psycopg.Error as exc:
+        raise VcsyncError(
+            f"cannot create a scratch database on scratch_url: {str(exc).strip().splitlines()[0]}."
+        ) from None
+    try:
+        yield _with_scratch(config, f"{server.rsplit('/', 1)[0]}/{name}")
+    finally:
+        with psycopg.connect(server, autocommit=True) as admin:
+            admin.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+            )
+
+
+def _with_scratch(config: Config, url: str) -> tuple[Config, Target]:
+    scratch = replace(
+        config, environments=MappingProxyType({SCRATCH: Environment(SCRATCH, (url,))})
+    )
+    target = environment_targets(scratch, SCRATCH)[0]
+    return scratch, target
