@@ -308,7 +308,6 @@ def test_commit_all_of_a_migration_edited_into_sql_that_does_not_parse_is_blocke
     assert head(consumer) == before
 
 
-@pytest.mark.xfail(strict=True, reason="`vcsync verify` does not exist yet (another issue)")
 def test_verify_hook_runs_at_the_manual_stage(
     consumer: Path, pre_commit_home: Path, tmp_path: Path
 ) -> None:

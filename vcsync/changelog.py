@@ -8,6 +8,7 @@ the destructive steps among them; and the rollback plan back to FROM, newest fir
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Callable, Iterator
 from typing import Any, NamedTuple
@@ -125,35 +126,36 @@ def _compare(
 ) -> Changelog:
     known = {m.version.key: m for m in start.discovery.migrations if m.version}
     repeatables = {m.label: m for m in start.discovery.migrations if m.version is None}
-    start_version = _schema_version(start.discovery)
+    start_version, start_key = _highest(start.discovery)
     entries, steps, notes, rollback_notes = [], [], [], []
     for migration in end.discovery.migrations:
-        loaded = _load(project, end, migration)
-        if migration.version is not None:
-            before = known.pop(migration.version.key, None)
+        version = migration.version
+        if version is not None:
+            before = known.pop(version.key, None)
             if before is not None:
-                if _changed(project, start, before, end, migration, loaded):
+                if _changed(project, start, before, end, migration):
                     notes.append(
                         f"{migration.label} was edited between {from_ref} and {to_ref} after "
                         "it was released (VC201); environments that ran it keep the old text."
                     )
                 continue
-            if start_version and migration.version.key < _key(start.discovery):
+            if start_version and version.key < start_key:
                 notes.append(
                     f"{migration.label} is below {from_ref}'s schema version {start_version}: "
-                    "environments at "
-                    f"{from_ref} must apply it out of order."
+                    f"environments at {from_ref} must apply it out of order."
                 )
-            entries.append(_entry(project, end, migration, loaded, ADDED))
-            steps.append(_rollback_step(project, end, migration, loaded))
+            up = _load(project, end, migration)
+            entries.append(_entry(project, end, migration, up, ADDED))
+            steps.append(_rollback_step(project, end, migration, up))
             continue
         old = repeatables.get(migration.label)
-        if old is not None and not _changed(project, start, old, end, migration, loaded):
+        if old is not None and not _changed(project, start, old, end, migration):
             continue
-        entries.append(_entry(project, end, migration, loaded, ADDED if old is None else CHANGED))
+        up = _load(project, end, migration)
+        entries.append(_entry(project, end, migration, up, ADDED if old is None else CHANGED))
+        restores = f"{from_ref}'s version of it" if old else "its absence (undo it by hand)"
         rollback_notes.append(
-            f"{migration.label} is repeatable: a rollback does not restore "
-            + (f"{from_ref}'s version of it." if old else "its absence; drop what it made by hand.")
+            f"{migration.label} is repeatable: a rollback does not restore {restores}."
         )
     for migration in known.values():
         notes.append(
@@ -162,38 +164,31 @@ def _compare(
         )
     return Changelog(
         Endpoint(from_ref, start_commit, start_version),
-        Endpoint(to_ref, end_commit, _schema_version(end.discovery)),
+        Endpoint(to_ref, end_commit, _highest(end.discovery)[0]),
         tuple(entries),
         RollbackPlan(start_version, tuple(reversed(steps)), tuple(rollback_notes)),
         tuple(notes),
     )
 
 
-def _schema_version(discovery: Discovery) -> str | None:
+def _highest(discovery: Discovery) -> tuple[str | None, tuple[int, ...]]:
+    """The schema version (the highest versioned migration's version) and its key."""
     versions = [m.version for m in discovery.migrations if m.version is not None]
-    return max(versions).text if versions else None
-
-
-def _key(discovery: Discovery) -> tuple[int, ...]:
-    return max((m.version.key for m in discovery.migrations if m.version), default=())
+    top = max(versions, default=None)
+    return (top.text, top.key) if top else (None, ())
 
 
 def _load(project: Project, tree: _Tree, migration: Migration) -> LoadedScript:
     return load_script(tree.source, migration.up, project.config.max_parse_bytes)
 
 
-def _changed(
-    project: Project,
-    start: _Tree,
-    old: Migration,
-    end: _Tree,
-    new: Migration,
-    loaded: LoadedScript,
-) -> bool:
+def _changed(project: Project, start: _Tree, old: Migration, end: _Tree, new: Migration) -> bool:
     """Whether the up script differs; equal blobs are equal without reading either."""
-    if start.source.blob(old.up.path) == end.source.blob(new.up.path):
+    if start.source.blob(old.up.path) == end.source.blob(new.up.path) and (
+        old.up.section == new.up.section
+    ):
         return False
-    return _load(project, start, old).checksum != loaded.checksum
+    return _load(project, start, old).checksum != _load(project, end, new).checksum
 
 
 def _entry(
@@ -225,8 +220,10 @@ def _rollback_step(
         else None
     )
     irreversible = (down.directives.irreversible if down else None) or up.directives.irreversible
-    has_code = down is not None and down.present and not (
-        down.text is not None and is_blank_sql(down.text)
+    has_code = (
+        down is not None
+        and down.present
+        and not (down.text is not None and is_blank_sql(down.text))
     )
     if down is None or not has_code:
         path = migration.down.path if migration.down is not None else None
@@ -281,13 +278,11 @@ def _describe_postgres(text: str, first_line: int) -> Iterator[Change]:
     except ParseError:
         yield from _describe_plain(text, first_line)
         return
-    data = text.encode()  # libpg_query's locations count bytes
-    for raw in statements:
-        start = raw.stmt_location
-        end = start + raw.stmt_len if raw.stmt_len else len(data)
-        piece = data[start:end].decode("utf-8", "replace")
+    for raw in statements:  # pglast gives locations in characters (libpg_query's are bytes)
+        start = raw.stmt_location or 0
+        piece = text[start : start + raw.stmt_len] if raw.stmt_len else text[start:]
         begin = _code_start(piece)
-        line = first_line + data.count(b"\n", 0, start) + piece.count("\n", 0, begin)
+        line = first_line + text.count("\n", 0, start) + piece.count("\n", 0, begin)
         code = piece[begin:]
         try:
             summary, reasons = _postgres_statement(raw.stmt)
@@ -342,7 +337,7 @@ _DATA_KINDS = {"TABLE", "SCHEMA", "MATERIALIZED VIEW", "SEQUENCE", "DATABASE", "
 
 
 def _kind(object_type: Any) -> str:
-    word = object_type.name.removeprefix("OBJECT_")
+    word = str(object_type.name).removeprefix("OBJECT_")
     return _OBJECT_WORDS.get(word, word.replace("_", " "))
 
 
@@ -507,19 +502,34 @@ _PG_HANDLERS: dict[str, Callable[[Any], _Described]] = {
 
 
 def _describe_sqlglot(text: str, dialect: str, first_line: int) -> Iterator[Change]:
-    from sqlglot import parse_one
     from sqlglot.dialects.dialect import Dialect
     from sqlglot.errors import SqlglotError
-    from sqlglot.tokens import TokenType
 
     try:
         tokens = Dialect.get_or_raise(dialect).tokenize(text)
     except SqlglotError:
         yield from _describe_plain(text, first_line)
         return
+    # sqlglot logs a warning for each statement it keeps as an opaque command; the
+    # summary falls back to the statement's first words, so that is no news to the user
+    quiet = logging.getLogger("sqlglot")
+    level = quiet.level
+    quiet.setLevel(logging.ERROR)
+    try:
+        yield from _sqlglot_changes(text, dialect, first_line, tokens)
+    finally:
+        quiet.setLevel(level)
+
+
+def _sqlglot_changes(
+    text: str, dialect: str, first_line: int, tokens: list[Any]
+) -> Iterator[Change]:
+    from sqlglot import parse_one
+    from sqlglot.errors import SqlglotError
+
     chunks: list[list[Any]] = [[]]
     for token in tokens:
-        if token.token_type == TokenType.SEMICOLON:
+        if token.token_type.name == "SEMICOLON":
             chunks.append([])
         else:
             chunks[-1].append(token)
@@ -546,7 +556,8 @@ def _sqlglot_statement(node: Any, dialect: str) -> _Described:
         replace = "OR REPLACE " if node.args.get("replace") else ""
         unique = "UNIQUE " if node.args.get("unique") else ""
         if type(target).__name__ == "Index":
-            return f"CREATE {unique}INDEX {sql(target.this)} ON {sql(target.args.get('table'))}", []
+            name = f"{sql(target.this)} " if target.this is not None else ""
+            return f"CREATE {unique}INDEX {name}ON {sql(target.args.get('table'))}", []
         if type(target).__name__ == "Schema":
             target = target.this
         if type(target).__name__ == "UserDefinedFunction":

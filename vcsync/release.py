@@ -131,6 +131,8 @@ def require_repo(project: Project) -> Repo:
 def resolve_ref(repo: Repo, ref: str) -> str:
     """The commit `ref` names; a ref this clone lacks is a usage error naming the fetch."""
     commit = repo.resolve(ref)
+    if commit is None and not repo.has_commits():
+        raise GitError(f"the repository has no commits yet, so there is no {ref} to read.")
     if commit is None:
         raise GitError(f"{ref} is not in this clone; {fetch_hint(ref, repo.is_shallow())}.")
     return commit
@@ -218,20 +220,23 @@ def tag_release(
         now = datetime.now(UTC)
         holder = f"vcsync tag-release {socket.gethostname()} pid={os.getpid()} {commit[:8]}"
         with _open_all(targets, holder, config.ledger_schema, lock_timeout) as conns:
+            current: Target | None = None  # whose rows are being written, for the message
             try:
                 for conn in conns:
+                    current = conn.target
                     record = ReleaseRecord(
                         tag,
                         commit,
                         manifest.schema_version,
                         manifest.hash,
-                        conn.target.environment,
+                        current.environment,
                         now,
                     )
                     _stage(conn, config.ledger_schema, record)
+                current = None
                 repo.run("tag", "-a", "--cleanup=whitespace", "-m", text, tag, commit)
             except VcsyncError as exc:
-                raise _nothing_done(exc) from None  # _open_all rolls every row back
+                raise _nothing_done(exc, current) from None  # _open_all rolls every row back
             recorded = tuple(_commit(conn) for conn in conns)
         return Release(tag, commit, manifest, text, recorded)
     finally:
@@ -301,7 +306,7 @@ def _open_all(
                 conns[-1].lock(schema, holder, lock_timeout)
                 ensure_ledger(conns[-1], schema)
             except VcsyncError as exc:
-                raise _nothing_done(exc) from None
+                raise _nothing_done(exc, target) from None
         yield conns
     finally:
         for conn in conns:
@@ -310,9 +315,13 @@ def _open_all(
             conn.close()
 
 
-def _nothing_done(exc: VcsyncError) -> VcsyncError:
-    """The same error, saying that the release was neither tagged nor recorded anywhere."""
-    again = type(exc)(f"{str(exc).rstrip('.')}; nothing was tagged or recorded.")
+def _nothing_done(exc: VcsyncError, target: Target | None = None) -> VcsyncError:
+    """The same error, naming the database and saying that the release was neither
+    tagged nor recorded anywhere."""
+    text = str(exc).rstrip(".")
+    if target is not None and target.display not in text:
+        text = f"{target.environment} ({target.display}): {text}"
+    again = type(exc)(f"{text}; nothing was tagged or recorded.")
     again.exit_code = exc.exit_code
     return again
 

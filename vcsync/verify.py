@@ -88,7 +88,7 @@ def _release_findings(project: Project, environments: list[str], config: Config)
             with _reading(target) as conn:
                 if conn is None:
                     continue
-                for record in recorded_releases(conn, config.ledger_schema):
+                for record in recorded_releases(conn, target.ledger_schema(config.ledger_schema)):
                     tagged = at.get(record.tag)
                     if tagged is not None and tagged != record.commit_sha:
                         found.append(
@@ -124,7 +124,7 @@ def _ledger_findings(
 ) -> list[Finding]:
     from vcsync.snapshot import describe_change, diff_snapshots, take_snapshot
 
-    env, schema = target.environment, config.ledger_schema
+    env, schema = target.environment, target.ledger_schema(config.ledger_schema)
     in_git = {d.version_sort: d for d in deployables}
     found = []
     with _reading(target) as conn:

@@ -17,9 +17,11 @@ from vcsync.db import Connection, DatabaseError, Row
 
 Snapshot = dict[str, dict[str, Any]]
 
-# A user's schema: not a system one (users cannot name a schema pg_*), not the ledger's.
+# A user's schema: not a system one (users cannot name a schema pg_*), not the ledger's,
+# and for a tenant target only the tenant's own.
 _USER_SCHEMA = (
     "n.nspname <> 'information_schema' AND n.nspname !~ '^pg_' AND n.nspname <> %s "
+    "AND (%s = '' OR n.nspname = %s) "
     "AND NOT EXISTS (SELECT 1 FROM pg_depend e WHERE e.classid = 'pg_namespace'::regclass "
     "AND e.objid = n.oid AND e.deptype = 'e')"
 )
@@ -315,13 +317,14 @@ _KINDS: tuple[tuple[str, Callable[[Row], tuple[str, dict[str, Any]]]], ...] = (
 
 
 def postgres_snapshot(conn: Connection, ledger_schema: str) -> Snapshot:
-    """Every user object in the database (all schemas, a tenant's or not), by name."""
+    """Every user object in the database (a tenant target: in its schema), by name."""
     original = conn.query("SELECT current_setting('search_path')")[0][0]
     conn.query("SELECT set_config('search_path', 'pg_catalog', false)")
     try:
         snapshot: Snapshot = {}
         for query, entry in _KINDS:
-            rows = conn.query(query, [ledger_schema] * query.count("%s"))
+            tenant = conn.target.schema or ""
+            rows = conn.query(query, [ledger_schema, tenant, tenant] * (query.count("%s") // 3))
             snapshot.update(entry(row) for row in rows)
         return snapshot
     finally:

@@ -29,6 +29,10 @@ class Target(NamedTuple):
     path: Path | None = None  # SQLite's file
     schema: str | None = None  # schema-per-tenant (DESIGN §9)
 
+    def ledger_schema(self, base: str) -> str:
+        """Each tenant keeps its own ledger (and lock) beside its schema: `<base>_<tenant>`."""
+        return base if self.schema is None else f"{base}_{self.schema}"
+
 
 def redact(url: str) -> str:
     """The URL with any password replaced by ***; a URL too broken to parse is withheld."""

@@ -50,7 +50,7 @@ def read_states(config: Config, target: Target) -> dict[str, MigrationState]:
         return {}  # nothing deployed there yet: everything is pending
     conn = connect(target, holder="vcsync status", create=False)
     try:
-        return migration_states(conn, config.ledger_schema)
+        return migration_states(conn, target.ledger_schema(config.ledger_schema))
     finally:
         conn.close()
 
@@ -116,7 +116,12 @@ def history(
             continue
         conn = connect(target, holder="vcsync history", create=False)
         try:
-            result.append((target.display, deployments(conn, config.ledger_schema, limit)))
+            result.append(
+                (
+                    target.display,
+                    deployments(conn, target.ledger_schema(config.ledger_schema), limit),
+                )
+            )
         finally:
             conn.close()
     return result

@@ -79,7 +79,7 @@ class Session:
     ) -> None:
         self.target, self.schema, self.operation, self.origin = (
             target,
-            config.ledger_schema,
+            target.ledger_schema(config.ledger_schema),
             operation,
             origin,
         )
