@@ -279,12 +279,15 @@ def test_a_postgres_snapshot_holds_every_kind_of_object(pg_url: str) -> None:
     assert not [key for key in snapshot if key.startswith("sequence app.customers_n")]
 
 
-def test_a_postgres_snapshot_does_not_depend_on_the_search_path(pg_url: str) -> None:
+def test_a_tenant_snapshot_holds_only_its_schema_whatever_the_search_path(pg_url: str) -> None:
     databases = Databases("postgres", lambda: pg_url)
     conn = databases.new("CREATE SCHEMA tenant_a;\n" + EVERY_KIND)
     plain = take_snapshot(conn, LEDGER)
     tenant = databases.open(pg_url, schema="app")
-    assert take_snapshot(tenant, LEDGER) == plain
+    own = take_snapshot(tenant, LEDGER)
+    assert "schema app" in own and "schema tenant_a" not in own and "schema public" not in own
+    assert own == {k: v for k, v in plain.items() if k in own}
+    assert len(own) == len(plain) - 2  # all of EVERY_KIND lives in schema app
     assert tenant.query("SHOW search_path") == [("app",)]  # put back as it was
 
 
