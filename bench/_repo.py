@@ -38,6 +38,9 @@ version = "0"
 migrations = "database/migrations"
 rollbacks = "database/rollback"
 layout = "split"
+
+[tool.vcsync.environments.bench]
+url = "env:VCSYNC_BENCH_URL"
 """
 # Variables Git exports to hooks; stripped so the bench never talks to another repository.
 _GIT_INHERITED = (
@@ -175,7 +178,7 @@ def build_repo(work: Path, count: int, *, stage_one: bool, tag_gap: int = 10) ->
     migration count+1 and its rollback are written and staged (what a commit hook sees).
     The build is reused when `work` already holds one made with the same parameters.
     """
-    params = {"count": count, "stage_one": stage_one, "tag_gap": tag_gap, "v": 1}
+    params = {"count": count, "stage_one": stage_one, "tag_gap": tag_gap, "v": 2}
     marker = work / MARKER
     repo = work / "repo"
     tag = "v1.0.0" if 0 < tag_gap < count else None

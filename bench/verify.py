@@ -1,0 +1,105 @@
+"""The pull-request gate's speed: `vcsync verify --env bench` over 2,000 migrations.
+
+Why: DESIGN.md section 8 asks for `vcsync verify` over 2,000 migrations and one
+environment (no round trip) under 5 s wall. This builds the same repository as the
+other benches (2,000 committed migrations, origin/main, a release tag), migrates a fresh
+PostgreSQL database as environment `bench` once, then times verify as CI runs it: rules
+over the whole tree, VC004/VC2xx against origin/main and the tag, the ledger against
+Git, the deployment_log hash chain, and the live schema against the recorded snapshot.
+
+    python bench/verify.py [--runs 5] [--migrations 2000] [--work DIR]
+        [--server postgresql://postgres@127.0.0.1:5432/postgres]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import time
+import uuid
+
+import psycopg
+from _repo import (
+    build_repo,
+    clean_env,
+    measure,
+    print_table,
+    real_python,
+    real_vcsync,
+    timer_name,
+    work_dir,
+)
+from psycopg import sql
+
+TARGET = 5.0  # seconds, median
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=5, help="timed runs")
+    parser.add_argument("--warmup", type=int, default=1, help="untimed runs first")
+    parser.add_argument("--migrations", type=int, default=2000, help="committed migrations")
+    parser.add_argument("--work", help="build here and keep it (reused when it matches)")
+    parser.add_argument(
+        "--server",
+        default="postgresql://postgres@127.0.0.1:5432/postgres",
+        help="a PostgreSQL server where a scratch database may be created",
+    )
+    parser.add_argument("--python", help="the real interpreter (default: this one)")
+    parser.add_argument("--no-hyperfine", action="store_true", help="time with perf_counter")
+    args = parser.parse_args(argv)
+    vcsync = real_vcsync(None, real_python(args.python))
+    name = f"vcsync_bench_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(args.server, autocommit=True) as admin:
+        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    os.environ["VCSYNC_BENCH_URL"] = f"{args.server.rsplit('/', 1)[0]}/{name}"
+    try:
+        with work_dir(args.work) as work:
+            bench = build_repo(work, args.migrations, stage_one=False)
+            start = time.perf_counter()
+            subprocess.run(
+                [vcsync, "migrate", "--env", "bench", "--format", "json"],
+                cwd=bench.repo,
+                env=clean_env(),
+                check=True,
+                stdout=subprocess.DEVNULL,
+            )
+            print(
+                f"verify: {args.migrations:,} migrations, migrated to a fresh PostgreSQL "
+                f"database in {time.perf_counter() - start:.1f} s (not timed below)"
+            )
+            command = [vcsync, "verify", "--env", "bench"]
+            once = subprocess.run(
+                command, cwd=bench.repo, env=clean_env(), capture_output=True, text=True
+            )
+            if once.returncode != 0:
+                print(once.stdout + once.stderr, file=sys.stderr)
+                raise SystemExit(f"`vcsync verify` exited {once.returncode}; not timing it.")
+            print(f"  vcsync says: {once.stderr.strip().splitlines()[-1]}")
+            print(
+                f"  timer: {timer_name(not args.no_hyperfine)}, {args.runs} runs after "
+                f"{args.warmup} warm-up; load average before {os.getloadavg()[0]:.2f}"
+            )
+            result = measure(
+                "vcsync verify --env bench",
+                command,
+                bench.repo,
+                args.runs,
+                args.warmup,
+                hyperfine=not args.no_hyperfine,
+            )
+            print_table([result])
+            verdict = "meets" if result.median < TARGET else "MISSES"
+            print(f"target: median < {TARGET:.1f} s -> {result.median:.2f} s {verdict} it")
+    finally:
+        with psycopg.connect(args.server, autocommit=True) as admin:
+            admin.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+            )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
