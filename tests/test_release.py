@@ -340,8 +340,8 @@ def test_a_database_that_is_not_one_is_named_and_exit_1(tmp_path: Path) -> None:
     (repo / "staging.db").write_bytes(b"not a database at all" * 100)
     run = vcsync(repo, "tag-release", "v1", "--env", "staging")
     assert run.exit_code == 1
-    assert run.stderr.startswith("vcsync: staging (sqlite:///staging.db): ")
-    assert run.stderr.endswith("; nothing was tagged or recorded.\n")
+    assert run.stderr == ("vcsync: cannot open sqlite:///staging.db: file is not a database; "
+                          "nothing was tagged or recorded.\n")
     assert git(repo, "tag", "-l") == ""
 
 
@@ -411,3 +411,55 @@ def test_parse_tag_message_accepts_only_the_vcsync_trailers() -> None:
     assert parse_tag_message("just words\n") == (None, None)
     signed = good + "-----BEGIN PGP SIGNATURE-----\nabc\n-----END PGP SIGNATURE-----\n"
     assert parse_tag_message(signed) == ("1.4.0", "a" * 64)
+
+
+def test_two_environments_naming_one_database_are_refused(tmp_path: Path) -> None:
+    config = (
+        '[tool.vcsync]\n[tool.vcsync.environments.staging]\nurl = "sqlite:///shared.db"\n'
+        '[tool.vcsync.environments.qa]\nurl = "sqlite:///shared.db"\n'
+    )
+    repo = make_repo(tmp_path / "shared", BASE, config=config)
+    run = vcsync(repo, "tag-release", "v1", "--env", "staging", "--env", "qa")
+    assert run.exit_code == 2
+    assert run.stderr == (
+        "vcsync: staging and qa both name sqlite:///shared.db; record the release in each "
+        "database once.\n"
+    )
+    assert git(repo, "tag", "-l") == ""
+
+
+def test_a_commit_that_fails_after_tagging_is_exit_1_and_names_the_recovery(
+    pg_url: str, tmp_path: Path
+) -> None:
+    import psycopg
+
+    config = (
+        f'[tool.vcsync]\n[tool.vcsync.environments.staging]\nurl = "{pg_url}"\n'
+        '[tool.vcsync.environments.production]\nurl = "sqlite:///production.db"\n'
+    )
+    repo = make_repo(tmp_path / "late", {**BASE, ".gitignore": "*.db*\n"}, config=config)
+    assert vcsync(repo, "migrate", "--env", "staging").exit_code == 0  # the ledger exists
+    with psycopg.connect(pg_url, autocommit=True) as conn:  # a check that fires at COMMIT
+        conn.execute(
+            "CREATE FUNCTION public.refuse() RETURNS trigger LANGUAGE plpgsql AS "
+            "$$ BEGIN RAISE EXCEPTION 'audit hold on releases'; END $$"
+        )
+        conn.execute(
+            "CREATE CONSTRAINT TRIGGER hold AFTER INSERT ON version_control.release_s "
+            "DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION public.refuse()"
+        )
+    run = vcsync(repo, "tag-release", "v1", "--env", "staging", "--env", "production")
+    assert run.exit_code == 1
+    assert run.lines[1:] == ["recorded in production (sqlite:///production.db)."]
+    assert run.stderr.splitlines() == [
+        "vcsync: recording v1 in staging (postgresql://postgres@127.0.0.1:5432/"
+        f"{pg_url.rsplit('/', 1)[1]}) failed: audit hold on releases (SQLSTATE P0001)",
+        "to recover: the tag exists and the other ledgers hold it; delete it "
+        "(`git tag -d v1`) and run `vcsync tag-release v1 --env staging` again at the same "
+        "commit.",
+    ]
+    assert git(repo, "tag", "-l") == "v1\n"
+    with psycopg.connect(pg_url) as conn:
+        assert conn.execute("SELECT count(*) FROM version_control.release_s").fetchall() == [(0,)]
+    with sqlite3.connect(repo / "production.db") as db:
+        assert db.execute("SELECT count(*) FROM version_control__release_s").fetchall() == [(1,)]

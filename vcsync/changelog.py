@@ -8,7 +8,6 @@ the destructive steps among them; and the rollback plan back to FROM, newest fir
 
 from __future__ import annotations
 
-import logging
 import re
 from collections.abc import Callable, Iterator
 from typing import Any, NamedTuple
@@ -20,7 +19,7 @@ from vcsync.release import migration_folders, require_repo, resolve_ref
 from vcsync.scripts import LoadedScript, load_script
 from vcsync.source import GitTree, ref_source
 from vcsync.sql.comments import is_blank_sql
-from vcsync.sql.syntax import POSTGRES, mask_placeholders
+from vcsync.sql.syntax import POSTGRES, mask_placeholders, quiet_sqlglot
 
 ADDED, CHANGED = "added", "changed"  # CHANGED: a repeatable migration whose text changed
 SCRIPT, IRREVERSIBLE, MISSING = "script", "irreversible", "missing"
@@ -510,15 +509,8 @@ def _describe_sqlglot(text: str, dialect: str, first_line: int) -> Iterator[Chan
     except SqlglotError:
         yield from _describe_plain(text, first_line)
         return
-    # sqlglot logs a warning for each statement it keeps as an opaque command; the
-    # summary falls back to the statement's first words, so that is no news to the user
-    quiet = logging.getLogger("sqlglot")
-    level = quiet.level
-    quiet.setLevel(logging.ERROR)
-    try:
+    with quiet_sqlglot():
         yield from _sqlglot_changes(text, dialect, first_line, tokens)
-    finally:
-        quiet.setLevel(level)
 
 
 def _sqlglot_changes(

@@ -212,9 +212,7 @@ def tag_release(
     repo = require_repo(project)
     try:
         commit = _refuse_unready(repo, project, tag)
-        targets = [
-            t for env in dict.fromkeys(environments) for t in environment_targets(config, env)
-        ]
+        targets = _distinct_targets(config, environments)
         manifest = manifest_of(project, ref_source(repo, commit, migration_folders(project)))
         text = tag_message(tag, manifest, message)
         now = datetime.now(UTC)
@@ -241,6 +239,22 @@ def tag_release(
         return Release(tag, commit, manifest, text, recorded)
     finally:
         repo.close()
+
+
+def _distinct_targets(config: Config, environments: Sequence[str]) -> list[Target]:
+    """Every database the environments name; one named twice would wait on its own lock."""
+    seen: dict[tuple[str, str, str | None], Target] = {}
+    for env in dict.fromkeys(environments):
+        for target in environment_targets(config, env):
+            other = seen.setdefault((target.kind, target.dsn, target.schema), target)
+            if other is not target:
+                names = (
+                    f"{env} names {target.display} twice"
+                    if other.environment == env
+                    else f"{other.environment} and {env} both name {target.display}"
+                )
+                raise VcsyncError(f"{names}; record the release in each database once.")
+    return list(seen.values())
 
 
 def _refuse_unready(repo: Repo, project: Project, tag: str) -> str:

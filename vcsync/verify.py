@@ -54,13 +54,18 @@ def verify(
     checked = run_check(config, base_ref=base_ref)
     findings, notes = list(checked.findings), list(checked.notes)
     project = open_project(config)
-    deployables = load_deployables(project)
-    findings += _release_findings(project, environments, config)
-    for name in environments:
-        for target in environment_targets(config, name):
-            findings += _ledger_findings(config, project, target, deployables, notes)
-    if roundtrip:
-        findings += _roundtrip(config, project, deployables, base_ref or config.base_ref, notes)
+    try:
+        deployables = load_deployables(project)
+        findings += _release_findings(project, environments, config)
+        for name in environments:
+            for target in environment_targets(config, name):
+                findings += _ledger_findings(config, project, target, deployables, notes)
+        if roundtrip:
+            base = base_ref or config.base_ref
+            findings += _roundtrip(config, project, deployables, base, notes)
+    finally:
+        if project.repo is not None:
+            project.repo.close()
     return VerifyResult(sorted(set(findings)), checked.files, notes)
 
 

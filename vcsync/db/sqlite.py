@@ -71,6 +71,7 @@ class SqliteConnection:
         try:
             self._db = sqlite3.connect(target.path, isolation_level=None, timeout=30)
             self._db.execute("PRAGMA foreign_keys = ON")
+            self._db.execute("PRAGMA schema_version")  # a file that is not a database says so
         except sqlite3.Error as exc:
             raise OperationFailed(f"cannot open {target.display}: {exc}.") from None
 

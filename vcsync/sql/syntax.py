@@ -7,8 +7,10 @@ imported only when a script is parsed, never on start-up.
 
 from __future__ import annotations
 
+import logging
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from typing import NamedTuple
 
 from vcsync.errors import ConfigError
@@ -21,6 +23,19 @@ class SyntaxProblem(NamedTuple):
     line: int
     column: int
     message: str
+
+
+@contextmanager
+def quiet_sqlglot() -> Iterator[None]:
+    """sqlglot logs a warning for each statement it keeps as an opaque command; a check or a
+    changelog already says what matters, so those warnings would only be noise on stderr."""
+    logger = logging.getLogger("sqlglot")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
 
 
 def ensure_dialect(name: str) -> None:
@@ -86,7 +101,8 @@ def _sqlglot_problem(text: str, dialect: str, first_line: int) -> SyntaxProblem 
     from sqlglot.errors import ParseError, TokenError
 
     try:
-        parse(text, read=dialect)
+        with quiet_sqlglot():
+            parse(text, read=dialect)
     except ParseError as exc:
         first = exc.errors[0] if exc.errors else {}
         line = int(first.get("line") or 1)
@@ -130,7 +146,8 @@ def parse_tree(text: str, dialect: str) -> object | None:
     from sqlglot.errors import TokenError
 
     try:
-        return [e.sql(dialect=dialect) if e else "" for e in parse(masked, read=dialect)]
+        with quiet_sqlglot():
+            return [e.sql(dialect=dialect) if e else "" for e in parse(masked, read=dialect)]
     except (GlotParseError, TokenError):
         return None
 
