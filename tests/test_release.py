@@ -340,8 +340,10 @@ def test_a_database_that_is_not_one_is_named_and_exit_1(tmp_path: Path) -> None:
     (repo / "staging.db").write_bytes(b"not a database at all" * 100)
     run = vcsync(repo, "tag-release", "v1", "--env", "staging")
     assert run.exit_code == 1
-    assert run.stderr == ("vcsync: cannot open sqlite:///staging.db: file is not a database; "
-                          "nothing was tagged or recorded.\n")
+    assert run.stderr == (
+        "vcsync: cannot open sqlite:///staging.db: file is not a database; "
+        "nothing was tagged or recorded.\n"
+    )
     assert git(repo, "tag", "-l") == ""
 
 
