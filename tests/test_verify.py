@@ -184,3 +184,34 @@ def test_verify_in_a_shallow_clone_names_the_fetch_for_a_missing_base(tmp_path: 
     run = vcsync(tmp_path / "shallow", "verify", "--base", "origin/release")
     assert run.exit_code == 2
     assert "`git fetch --depth=1 origin release`" in run.stderr
+
+
+def test_a_release_tag_whose_manifest_disagrees_with_its_commit_is_vc207(project: Project) -> None:
+    assert project.run("tag-release", "v1.0.0").exit_code == 0
+    assert codes(project) == []
+    forged = "Release v1.1.0\n\nvcsync-schema-version: 3\nvcsync-manifest: " + "0" * 64
+    git(project.path, "tag", "-a", "v1.1.0", "-m", forged)
+    run = project.run("verify")
+    assert run.exit_code == 1
+    assert run.lines == [
+        f"VC207 release v1.1.0 says manifest {'0' * 12} but its commit "
+        f"{git(project.path, 'rev-parse', 'HEAD')[:12]} holds "
+        + run.lines[0].split(" holds ", 1)[1]
+    ]
+
+
+def test_a_release_recorded_at_another_commit_is_vc208(project: Project) -> None:
+    project.run("migrate", "--env", "staging")
+    assert project.run("tag-release", "v1.0.0", "--env", "staging").exit_code == 0
+    recorded = git(project.path, "rev-parse", "v1.0.0^{commit}").strip()
+    assert codes(project, "--env", "staging") == []
+    git(project.path, "tag", "-d", "v1.0.0")
+    commit(project.path, "an unrelated commit")
+    assert project.run("tag-release", "v1.0.0").exit_code == 0  # re-made, elsewhere
+    now = git(project.path, "rev-parse", "v1.0.0^{commit}").strip()
+    run = project.run("verify", "--env", "staging")
+    assert run.exit_code == 1
+    assert run.lines == [
+        f"VC208 staging recorded release v1.0.0 at {recorded[:12]}, but the "
+        f"tag points at {now[:12]}."
+    ]
