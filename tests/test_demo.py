@@ -32,7 +32,9 @@ def test_the_demo_blocks_a_bad_commit_and_lands_a_good_one(tmp_path: Path) -> No
         ["applied", "pending", "pending"],
     ]
     assert "rollback   succeeded" in proc.stdout
-    assert "VC402 production differs from the schema vcsync recorded after deployment " \
-        in proc.stdout
-    assert proc.stdout.rstrip().endswith("+ column customers.vip\n\ndemo finished: see "
-                                         "README.md for what to try next")
+    assert (
+        "VC402 production differs from the schema vcsync recorded after deployment " in proc.stdout
+    )
+    assert proc.stdout.rstrip().endswith(
+        "+ column customers.vip\n\ndemo finished: see README.md for what to try next"
+    )

@@ -11,6 +11,7 @@ from typing import Any, NamedTuple
 import pytest
 
 from tests.helpers import make_repo, vcsync
+from tests.projects import BASE
 from vcsync.db import Connection, connect
 from vcsync.db.urls import target_for
 from vcsync.ledger.reader import latest_snapshot, snapshot_for
@@ -414,37 +415,6 @@ def test_the_ledger_is_not_part_of_the_snapshot(databases: Databases) -> None:
 # --- recorded after each deployment ------------------------------------------------------
 
 
-def mig(n: str, desc: str, up: str, down: str) -> dict[str, str]:
-    return {
-        f"database/migrations/V{n}__{desc}.sql": up,
-        f"database/rollback/V{n}__{desc}_rollback.sql": down,
-    }
-
-
-MIGRATIONS = {
-    **mig(
-        "1",
-        "customers",
-        "CREATE TABLE customers (id integer PRIMARY KEY, email text);\n",
-        "DROP TABLE customers;\n",
-    ),
-    **mig(
-        "2",
-        "orders",
-        "CREATE TABLE orders (id integer PRIMARY KEY, "
-        "customer_id integer REFERENCES customers (id));\n"
-        "CREATE INDEX orders_customer_idx ON orders (customer_id);\n",
-        "DROP INDEX orders_customer_idx;\nDROP TABLE orders;\n",
-    ),
-    **mig(
-        "3",
-        "names",
-        "ALTER TABLE customers ADD COLUMN name text;\n",
-        "ALTER TABLE customers DROP COLUMN name;\n",
-    ),
-}
-
-
 class Project(NamedTuple):
     path: Path
     kind: str
@@ -476,7 +446,7 @@ class Project(NamedTuple):
 def project(databases: Databases, tmp_path: Path) -> Project:
     url = databases.new_url()
     config = f'[tool.vcsync]\n[tool.vcsync.environments.staging]\nurl = "{url}"\n'
-    path = make_repo(tmp_path / "p", MIGRATIONS, config=config)
+    path = make_repo(tmp_path / "p", BASE, config=config)
     return Project(path, databases.kind, url, databases)
 
 

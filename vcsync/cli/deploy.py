@@ -9,25 +9,12 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 
 from vcsync.cli import render
-from vcsync.cli.options import config_option, load
+from vcsync.cli.options import data_options, load
 
 if TYPE_CHECKING:  # the deploy machinery loads only when a deploy command runs
     from vcsync.deploy.session import StepResult, TargetResult
 
 F = TypeVar("F", bound=Callable[..., Any])
-DATA_FORMATS = ("text", "json")
-
-
-def _common(command: F) -> F:
-    command = click.option(
-        "--format",
-        "fmt",
-        type=click.Choice(DATA_FORMATS),
-        default="text",
-        show_default=True,
-        help="Output format.",
-    )(command)
-    return config_option(command)
 
 
 def _deploy_options(command: F) -> F:
@@ -39,7 +26,7 @@ def _deploy_options(command: F) -> F:
         show_default=True,
         help="Seconds to wait for another deployment.",
     )(command)
-    return _common(command)
+    return data_options(command)
 
 
 def _progress(fmt: str) -> Callable[[StepResult], None] | None:
@@ -124,7 +111,7 @@ def repair(fmt: str, config_path: Path | None, **options: Any) -> int:
 
 @click.command()
 @click.option("--env", "environments", multiple=True, help="Environments (default: all).")
-@_common
+@data_options
 def status(environments: tuple[str, ...], fmt: str, config_path: Path | None) -> int:
     """A matrix of migrations x environments: applied, pending, failed, drifted."""
     from vcsync.deploy.report import status as read
@@ -136,7 +123,7 @@ def status(environments: tuple[str, ...], fmt: str, config_path: Path | None) ->
 @click.command()
 @click.option("--env", "environment", required=True, help="The environment.")
 @click.option("--limit", type=click.IntRange(min=1), help="Only the newest N deployments.")
-@_common
+@data_options
 def history(environment: str, limit: int | None, fmt: str, config_path: Path | None) -> int:
     """Deployments, newest first: when, who, commit, tag, outcome, duration."""
     from vcsync.deploy.report import history as read

@@ -13,7 +13,7 @@ import click
 
 from vcsync import __version__
 from vcsync.cli import deploy, release, render
-from vcsync.cli.options import config_option, format_option, load
+from vcsync.cli.options import config_option, data_format_option, format_option, load
 from vcsync.errors import VcsyncError
 
 
@@ -92,14 +92,7 @@ def verify(
 @click.argument("after", metavar="TO")
 @click.option("--env", "environment", help="`current` is this environment's live schema.")
 @config_option
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["text", "json"]),
-    default="text",
-    show_default=True,
-    help="Output format.",
-)
+@data_format_option
 def diff(
     before: str, after: str, environment: str | None, config_path: Path | None, fmt: str
 ) -> int:

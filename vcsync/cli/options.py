@@ -34,5 +34,22 @@ def format_option(command: F) -> F:
     )(command)
 
 
+def data_format_option(command: F) -> F:
+    """`--format text|json`, for commands whose output is data, not findings."""
+    return click.option(
+        "--format",
+        "fmt",
+        type=click.Choice(["text", "json"]),
+        default="text",
+        show_default=True,
+        help="Output format.",
+    )(command)
+
+
+def data_options(command: F) -> F:
+    """--config and --format text|json."""
+    return config_option(data_format_option(command))
+
+
 def load(config_path: Path | None) -> Config:
     return load_config(config_path)

@@ -9,22 +9,9 @@ from typing import Any, TypeVar
 import click
 
 from vcsync.cli import render
-from vcsync.cli.options import config_option, load
+from vcsync.cli.options import data_options, load
 
 F = TypeVar("F", bound=Callable[..., Any])
-DATA_FORMATS = ("text", "json")
-
-
-def _common(command: F) -> F:
-    command = click.option(
-        "--format",
-        "fmt",
-        type=click.Choice(DATA_FORMATS),
-        default="text",
-        show_default=True,
-        help="Output format.",
-    )(command)
-    return config_option(command)
 
 
 @click.command("tag-release")
@@ -44,7 +31,7 @@ def _common(command: F) -> F:
     show_default=True,
     help="Seconds to wait for a deployment holding an environment's lock.",
 )
-@_common
+@data_options
 def tag_release(
     tag: str,
     environments: tuple[str, ...],
@@ -67,7 +54,7 @@ def tag_release(
 @click.command()
 @click.argument("from_ref", metavar="FROM")
 @click.argument("to_ref", metavar="TO")
-@_common
+@data_options
 def changelog(from_ref: str, to_ref: str, fmt: str, config_path: Path | None) -> int:
     """Release notes from FROM to TO (tags, branches or commits): the migrations added,
     what they change, destructive steps, and the rollback plan back to FROM."""
