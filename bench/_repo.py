@@ -13,6 +13,7 @@ hyperfine when it is installed, else with time.perf_counter around subprocess.ru
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import shlex
@@ -238,6 +239,23 @@ def work_dir(given: str | None) -> Iterator[Path]:
 
 
 # --- the commands -------------------------------------------------------------------------
+
+
+def bench_parser(doc: str, *, runs: int, warmup: int, migrations: int) -> argparse.ArgumentParser:
+    """The options every bench takes; a script adds its own."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=runs, help="timed runs per command")
+    parser.add_argument("--warmup", type=int, default=warmup, help="untimed runs first")
+    parser.add_argument("--migrations", type=int, default=migrations, help="committed migrations")
+    parser.add_argument("--work", help="build here and keep it (reused when it matches)")
+    parser.add_argument("--python", help="the real interpreter (default: this one)")
+    parser.add_argument("--vcsync", help="the vcsync console script (default: beside python)")
+    parser.add_argument(
+        "--no-hyperfine",
+        action="store_true",
+        help="time with perf_counter even when hyperfine is installed",
+    )
+    return parser
 
 
 def real_python(given: str | None) -> str:

@@ -17,7 +17,6 @@ and, for information, squawk over the rollbacks too (the same 2,000 files vcsync
 
 from __future__ import annotations
 
-import argparse
 import os
 import shutil
 import subprocess
@@ -26,6 +25,7 @@ import sys
 from _repo import (
     MIGRATIONS,
     ROLLBACKS,
+    bench_parser,
     build_repo,
     clean_env,
     measure,
@@ -40,19 +40,8 @@ TARGET_RATIO = 2.0  # vcsync median / squawk median, at most
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=10, help="timed runs per command")
-    parser.add_argument("--warmup", type=int, default=2, help="untimed runs first")
-    parser.add_argument("--migrations", type=int, default=1000, help="committed migrations")
-    parser.add_argument("--work", help="build here and keep it (reused when it matches)")
-    parser.add_argument("--python", help="the real interpreter (default: this one)")
-    parser.add_argument("--vcsync", help="the vcsync console script (default: beside python)")
+    parser = bench_parser(__doc__, runs=10, warmup=2, migrations=1000)
     parser.add_argument("--squawk", help="the squawk binary (default: beside python, or PATH)")
-    parser.add_argument(
-        "--no-hyperfine",
-        action="store_true",
-        help="time with perf_counter even when hyperfine is installed",
-    )
     parser.add_argument(
         "--check", action="store_true", help="exit 1 when vcsync is more than 2x squawk's median"
     )

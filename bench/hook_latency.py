@@ -13,12 +13,12 @@ are timed the same way, so the floor under the budget is visible.
 
 from __future__ import annotations
 
-import argparse
 import os
 import subprocess
 import sys
 
 from _repo import (
+    bench_parser,
     build_repo,
     clean_env,
     measure,
@@ -33,22 +33,11 @@ TARGET = 0.25  # seconds, median
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=20, help="timed runs per command")
-    parser.add_argument("--warmup", type=int, default=3, help="untimed runs first")
-    parser.add_argument("--migrations", type=int, default=2000, help="committed migrations")
-    parser.add_argument("--work", help="build here and keep it (reused when it matches)")
+    parser = bench_parser(__doc__, runs=20, warmup=3, migrations=2000)
     parser.add_argument(
         "--no-tag",
         action="store_true",
         help="no release tag (history rules compare with origin/main only)",
-    )
-    parser.add_argument("--python", help="the real interpreter (default: this one)")
-    parser.add_argument("--vcsync", help="the vcsync console script (default: beside python)")
-    parser.add_argument(
-        "--no-hyperfine",
-        action="store_true",
-        help="time with perf_counter even when hyperfine is installed",
     )
     parser.add_argument("--no-baselines", action="store_true", help="time vcsync only")
     parser.add_argument(

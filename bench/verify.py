@@ -13,7 +13,6 @@ Git, the deployment_log hash chain, and the live schema against the recorded sna
 
 from __future__ import annotations
 
-import argparse
 import os
 import subprocess
 import sys
@@ -22,6 +21,7 @@ import uuid
 
 import psycopg
 from _repo import (
+    bench_parser,
     build_repo,
     clean_env,
     measure,
@@ -37,20 +37,14 @@ TARGET = 5.0  # seconds, median
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=5, help="timed runs")
-    parser.add_argument("--warmup", type=int, default=1, help="untimed runs first")
-    parser.add_argument("--migrations", type=int, default=2000, help="committed migrations")
-    parser.add_argument("--work", help="build here and keep it (reused when it matches)")
+    parser = bench_parser(__doc__, runs=5, warmup=1, migrations=2000)
     parser.add_argument(
         "--server",
         default="postgresql://postgres@127.0.0.1:5432/postgres",
         help="a PostgreSQL server where a scratch database may be created",
     )
-    parser.add_argument("--python", help="the real interpreter (default: this one)")
-    parser.add_argument("--no-hyperfine", action="store_true", help="time with perf_counter")
     args = parser.parse_args(argv)
-    vcsync = real_vcsync(None, real_python(args.python))
+    vcsync = real_vcsync(args.vcsync, real_python(args.python))
     name = f"vcsync_bench_{uuid.uuid4().hex[:10]}"
     with psycopg.connect(args.server, autocommit=True) as admin:
         admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
