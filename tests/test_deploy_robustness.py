@@ -500,3 +500,38 @@ def test_a_malformed_url_is_a_configuration_error_without_the_password(tmp_path:
     run = vcsync(repo, "migrate", "--env", "staging")
     assert run.exit_code == 2
     assert SECRET not in one_sentence(run.stderr)
+
+
+def test_status_names_who_is_deploying_right_now(tmp_path: Path) -> None:
+    """SQLite here; the PostgreSQL holder query is the one `--lock-timeout` already proves."""
+    repo = make_repo(
+        tmp_path / "p",
+        BASE,
+        config=('[tool.vcsync.environments.staging]\nurl = "sqlite:///staging.db"\n'),
+    )
+    assert vcsync(repo, "migrate", "--env", "staging").exit_code == 0
+    with open(repo / "staging.db-vcsync.lock", "r+") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        held.write("vcsync migrate ci-runner-7 pid=4242 a1b2c3d4")
+        held.flush()
+        run = vcsync(repo, "status")
+    assert run.lines[-1] == (
+        "staging is being deployed now by vcsync migrate ci-runner-7 pid=4242 a1b2c3d4"
+    )
+    assert "being deployed" not in vcsync(repo, "status").stdout
+
+
+def test_status_names_who_holds_the_postgres_deploy_lock(tmp_path: Path, pg_url: str) -> None:
+    import psycopg
+
+    from vcsync.db.postgres import lock_key
+
+    repo = make_repo(
+        tmp_path / "p", BASE, config=(f'[tool.vcsync.environments.staging]\nurl = "{pg_url}"\n')
+    )
+    assert vcsync(repo, "migrate", "--env", "staging").exit_code == 0
+    holder = "vcsync migrate ci-runner-7 pid=4242 a1b2c3d4"
+    with psycopg.connect(pg_url, autocommit=True, application_name=holder) as other:
+        other.execute("SELECT pg_advisory_lock(%s)", [lock_key(".version_control")])
+        line = vcsync(repo, "status").lines[-1]
+    assert line.startswith(f"staging is being deployed now by {holder} (backend pid ")

@@ -278,9 +278,14 @@ def status_table(report: Status, fmt: str) -> None:
     table = [["version", "description", *headers]]
     table += [[r.version, r.description, *r.cells] for r in report.rows]
     _table(table)
-    if report.promotions:
+    notes = report.promotions + [
+        f"{c.environment} is being deployed now by {c.deploying}"
+        for c in report.columns
+        if c.deploying
+    ]
+    if notes:
         out()
-    for line in report.promotions:
+    for line in notes:
         out(line)
 
 

@@ -57,6 +57,10 @@ class Connection(Protocol):
         """Take the deploy lock `name` for this session; it dies with the process."""
         ...
 
+    def lock_holder(self, name: str) -> str | None:
+        """Who holds the deploy lock `name` now (host, pid, commit), or None."""
+        ...
+
     def close(self) -> None: ...
 
 

@@ -133,10 +133,21 @@ class PostgresConnection:
             if not self._conn.closed and timeout > 0:
                 self._call(lambda: self._conn.execute("RESET lock_timeout"))
 
+    def lock_holder(self, name: str) -> str | None:
+        key = lock_key(f"{self.target.schema or ''}.{name}")
+        return self._holder_of(key) if self._holders(key) else None
+
     def _holder_of(self, key: int) -> str:
         """Who holds advisory lock `key` in this database: its application_name and pid."""
+        rows = self._holders(key)
+        if not rows:
+            return "another session"  # it let go between our timeout and this query
+        name, pid = rows[0]
+        return f"{name or 'a session'} (backend pid {pid})"
+
+    def _holders(self, key: int) -> list[Row]:
         # pg_locks shows a bigint advisory key as two oids: high half, low half, objsubid 1
-        rows = self.query(
+        return self.query(
             "SELECT a.application_name, a.pid FROM pg_locks l "
             "JOIN pg_stat_activity a ON a.pid = l.pid "
             "WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1 "
@@ -144,10 +155,6 @@ class PostgresConnection:
             "AND l.classid = %s::bigint::oid AND l.objid = %s::bigint::oid",
             [(key >> 32) & 0xFFFFFFFF, key & 0xFFFFFFFF],
         )
-        if not rows:
-            return "another session"  # it let go between our timeout and this query
-        name, pid = rows[0]
-        return f"{name or 'a session'} (backend pid {pid})"
 
     def _watch_client(self) -> None:
         """Have the server check every second that vcsync is alive, even mid-statement."""

@@ -104,9 +104,25 @@ class SqliteConnection:
         rows = self.query("SELECT 1 FROM sqlite_schema WHERE name = %s", [f"{schema}__{name}"])
         return bool(rows)
 
+    def lock_holder(self, name: str) -> str | None:
+        try:
+            fd = os.open(self._lock_path, os.O_RDONLY)
+        except FileNotFoundError:
+            return None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            return None  # nobody holds it
+        except BlockingIOError:
+            return os.pread(fd, 512, 0).decode("utf-8", "replace").strip() or "another process"
+        finally:
+            os.close(fd)  # also lets go of the shared lock taken just now
+
+    @property
+    def _lock_path(self) -> str:
+        return f"{self.target.path}-vcsync.lock"
+
     def lock(self, name: str, holder: str, timeout: float) -> None:
-        assert self.target.path is not None
-        path = f"{self.target.path}-vcsync.lock"
+        path = self._lock_path
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
         deadline = time.monotonic() + timeout
         while True:

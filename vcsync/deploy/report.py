@@ -31,6 +31,7 @@ class Column(NamedTuple):
     environment: str
     target: str
     error: str | None  # unreachable: the reason
+    deploying: str | None = None  # who holds the deploy lock now (host, pid, commit)
 
 
 class StatusRow(NamedTuple):
@@ -46,11 +47,17 @@ class Status(NamedTuple):
 
 
 def read_states(config: Config, target: Target) -> dict[str, MigrationState]:
+    return _read(config, target)[0]
+
+
+def _read(config: Config, target: Target) -> tuple[dict[str, MigrationState], str | None]:
+    """The ledger's states and who holds the deploy lock right now."""
     if target.kind == SQLITE and target.path is not None and not target.path.exists():
-        return {}  # nothing deployed there yet: everything is pending
+        return {}, None  # nothing deployed there yet: everything is pending
     conn = connect(target, holder="vcsync status", create=False)
     try:
-        return migration_states(conn, target.ledger_schema(config.ledger_schema))
+        schema = target.ledger_schema(config.ledger_schema)
+        return migration_states(conn, schema), conn.lock_holder(schema)
     finally:
         conn.close()
 
@@ -64,14 +71,15 @@ def status(config: Config, environments: list[str]) -> Status:
     for name in names:
         for target in environment_targets(config, name):
             try:
-                per_column.append(read_states(config, target))
-                columns.append(Column(name, target.display, None))
+                states, holder = _read(config, target)
+                per_column.append(states)
+                columns.append(Column(name, target.display, None, holder))
             except OperationFailed as exc:
                 per_column.append(None)
                 columns.append(Column(name, target.display, str(exc)))
     keys = set(in_git)
-    for states in per_column:
-        keys.update(states or {})
+    for known in per_column:
+        keys.update(known or {})
     rows = []
     for key in sorted(keys):
         git = in_git.get(key)
