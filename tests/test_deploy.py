@@ -321,3 +321,25 @@ def test_a_ledger_from_a_newer_vcsync_is_refused(project: Project) -> None:
     run = project.run("migrate", "--env", "staging")
     assert run.exit_code == 1
     assert "has version 99, written by a newer vcsync" in run.stderr
+
+
+def test_a_dry_run_stops_at_a_no_transaction_migration(project: Project) -> None:
+    write(
+        project.path,
+        {
+            **mig(
+                "4",
+                "idx",
+                "-- vcsync: no-transaction\nCREATE INDEX customers_email_idx "
+                "ON customers (email);\n",
+                "DROP INDEX customers_email_idx;\n",
+            ),
+            **mig("5", "more", "CREATE TABLE more (a int);\n", "DROP TABLE more;\n"),
+        },
+    )
+    run = project.run("migrate", "--env", "staging", "--dry-run")
+    assert run.exit_code == 0, run.stderr
+    steps = [line.split()[:2] for line in run.lines[:-1]]
+    assert steps == [["applied", "1"], ["applied", "2"], ["applied", "3"], ["not", "executed"]]
+    assert "no-transaction: cannot run inside a dry run" in run.lines[3]
+    assert not project.has_table("customers") and not project.has_table("more")
