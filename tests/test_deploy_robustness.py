@@ -136,8 +136,8 @@ def sleeping_backend(url: str) -> tuple[int, str] | None:
     rows = pg(
         url,
         "SELECT pid, application_name FROM pg_stat_activity WHERE datname = current_database() "
-        "AND state = 'active' AND query = %s AND pid <> pg_backend_pid()",
-        (SLEEP_SQL,),
+        # a batch of migrations is one query text (shown cut at 1 kB): ask what it waits on
+        "AND state = 'active' AND wait_event = 'PgSleep' AND pid <> pg_backend_pid()",
     )
     return (rows[0][0], rows[0][1]) if rows else None
 
@@ -244,7 +244,8 @@ def test_a_terminated_backend_says_lost_the_connection_and_the_next_run_complete
     assert proc.returncode == 1
     sentence = one_sentence(err)
     assert "lost the connection to postgresql://postgres@127.0.0.1" in sentence
-    assert [line.split()[:2] for line in out.splitlines()] == [["applied", "1"], ["applied", "2"]]
+    # 1-3 went in one batch, whose progress prints when it ends: the ledger says how far it got
+    assert out == ""
     assert pg_states(pg_url) == [("1", "applied"), ("2", "applied")]
     assert not pg_has_table(pg_url, "slow")
     wait_for(lambda: deploy_lock_is_free(pg_url), 5, "the terminated session's lock to go")

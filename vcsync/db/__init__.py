@@ -26,6 +26,7 @@ class ConnectionLost(OperationFailed):
 
 class Connection(Protocol):
     target: Target
+    batches: bool  # many migrations' transactions may go in one `run` (each its own BEGIN/COMMIT)
 
     def table(self, schema: str, name: str) -> str:
         """The quoted name of a ledger object (SQLite has no schemas: `schema__name`)."""
@@ -42,7 +43,12 @@ class Connection(Protocol):
         ...
 
     def run(self, statement: str) -> None:
-        """Run one statement of a user's script as written."""
+        """Run one statement of a user's script as written (with `batches`, a script of many:
+        the server stops at the first error and skips the rest)."""
+        ...
+
+    def mogrify(self, sql: str, params: Sequence[object]) -> str:
+        """The statement with its parameters quoted in by the driver (for a batch)."""
         ...
 
     def begin(self) -> None: ...

@@ -53,6 +53,8 @@ def lock_key(name: str) -> int:
 
 
 class PostgresConnection:
+    batches = True
+
     def __init__(self, target: Target, holder: str) -> None:
         self.target = target
         try:
@@ -79,6 +81,9 @@ class PostgresConnection:
 
     def table(self, schema: str, name: str) -> str:
         return sql.Identifier(schema, name).as_string(self._conn)
+
+    def mogrify(self, query: str, params: Sequence[object]) -> str:
+        return psycopg.ClientCursor(self._conn).mogrify(query, params)
 
     def query(self, query: str, params: Sequence[object] = ()) -> list[Row]:
         return self._call(lambda: self._conn.execute(query, params).fetchall())

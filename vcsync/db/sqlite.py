@@ -57,6 +57,8 @@ def _adapt(value: object) -> object:
 
 
 class SqliteConnection:
+    batches = False  # a local file: a round trip costs nothing worth batching away
+
     def __init__(self, target: Target, *, create: bool) -> None:
         assert target.path is not None
         self.target = target
@@ -83,6 +85,9 @@ class SqliteConnection:
 
     def execute(self, sql: str, params: Sequence[object] = ()) -> int:
         return self._call(lambda: self._db.execute(*self._sql(sql, params)).rowcount)
+
+    def mogrify(self, sql: str, params: Sequence[object]) -> str:
+        raise NotImplementedError("SQLite runs one migration per call (batches = False)")
 
     def split(self, script: str) -> list[str]:
         return split_statements(script)

@@ -45,23 +45,15 @@ def _migrate(session: Session, deployables: list[Deployable], to: Version | None
         plan = pending(deployables, states, to, env)
     except OperationFailed as exc:
         return session.finish(error=str(exc))
-    for item in plan:
-        try:
-            step = session.run_step(
-                item,
-                item.up_text,
-                no_transaction=item.no_transaction,
-                done="applied",
-                failed="failed",
-                action="applied",
-            )
-        except StepFailed as failure:
-            return session.finish(
-                error=f"migration {item.version} failed: {failure.message}",
-                recovery=_recovery(item, failure, env, session.dry_run),
-            )
-        if step.action == "not executed":
-            break  # a dry run cannot go past a no-transaction migration
+    try:
+        session.apply(plan)
+    except StepFailed as failure:
+        item = failure.item
+        assert item is not None
+        return session.finish(
+            error=f"migration {item.version} failed: {failure.message}",
+            recovery=_recovery(item, failure, env, session.dry_run),
+        )
     return session.finish()
 
 

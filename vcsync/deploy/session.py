@@ -24,14 +24,19 @@ from vcsync.deploy.provenance import Provenance
 from vcsync.ledger.reader import MigrationState, migration_states
 from vcsync.ledger.schema import ensure_ledger
 from vcsync.ledger.writer import (
+    SERVER_DURATION,
     Deployment,
     MigrationEvent,
+    ServerValue,
+    migration_rows,
     record_deployment,
     record_migration,
     record_snapshot,
 )
 from vcsync.snapshot import take_snapshot
 from vcsync.sql.syntax import substitute_placeholders
+
+BATCH = 100  # migrations per round trip (measured: 6 round trips each cost 1.4x psql)
 
 
 class StepResult(NamedTuple):
@@ -59,6 +64,7 @@ class StepFailed(Exception):
     def __init__(self, index: int, statement: str, message: str) -> None:
         super().__init__(message)
         self.index, self.statement, self.message = index, statement, message
+        self.item: Deployable | None = None  # the migration it belongs to, once known
 
 
 Progress = Callable[[StepResult], None]
@@ -121,7 +127,7 @@ class Session:
         status: str,
         *,
         down_text: str | None = None,
-        duration_ms: int | None = None,
+        duration_ms: int | ServerValue | None = None,
         failure: StepFailed | None = None,
     ) -> MigrationEvent:
         return MigrationEvent(
@@ -197,6 +203,7 @@ class Session:
             if own:
                 self.conn.commit()
         except StepFailed as failure:
+            failure.item = item
             if own:
                 self.conn.rollback()
             if not self.dry_run:
@@ -218,6 +225,78 @@ class Session:
                 self.conn.rollback()
             raise
         return self._note(StepResult(item.version, item.migration.description, action, ms))
+
+    def apply(self, plan: list[Deployable]) -> None:
+        """Apply migrations in order (raising StepFailed at the first that fails).
+
+        Where the back end batches, runs of transactional migrations go up to BATCH at a time
+        in one round trip, each still its own transaction with its ledger rows; the server
+        stops at the first error and vcsync re-runs that migration alone, so the failure is
+        reported and recorded exactly as without a batch."""
+        batch: list[Deployable] = []
+        for item in plan:
+            if self.conn.batches and not self.dry_run and not item.no_transaction:
+                batch.append(item)
+                if len(batch) < BATCH:
+                    continue
+            self._apply_batch(batch)
+            batch = []
+            if item.no_transaction or self.dry_run or not self.conn.batches:
+                step = self.run_step(
+                    item,
+                    item.up_text,
+                    no_transaction=item.no_transaction,
+                    done="applied",
+                    failed="failed",
+                    action="applied",
+                )
+                if step.action == "not executed":
+                    return  # a dry run cannot go past a no-transaction migration
+        self._apply_batch(batch)
+
+    def _apply_batch(self, batch: list[Deployable]) -> None:
+        if not batch:
+            return
+        start = time.perf_counter()
+        try:
+            self.conn.run("\n".join([self._transaction(item) for item in batch]))
+        except DatabaseError:
+            self.conn.rollback()  # the one transaction that failed; those before it committed
+            applied = {
+                s.version_sort
+                for s in self.states().values()
+                if s.deployment_id == self.deployment_id and s.status == "applied"
+            }
+            for item in batch:
+                if item.version_sort in applied:
+                    self._note(StepResult(item.version, item.migration.description, "applied", 0))
+                else:  # the failing one, alone, statement by statement
+                    self.run_step(
+                        item,
+                        item.up_text,
+                        no_transaction=False,
+                        done="applied",
+                        failed="failed",
+                        action="applied",
+                    )
+            return
+        each = _ms(start) // len(batch)
+        for item in batch:
+            self._note(StepResult(item.version, item.migration.description, "applied", each))
+
+    def _transaction(self, item: Deployable) -> str:
+        """One migration's transaction as text: its statements, then its ledger rows. The
+        commit need not wait for the disk: the run's last commit (deployment_log) does, and
+        a crash before it loses only migrations the next run applies again."""
+        script = substitute_placeholders(item.up_text, self.placeholders, item.migration.up.path)
+        event = self.event(item, "applied", duration_ms=SERVER_DURATION)
+        rows = [
+            self.conn.mogrify(sql, params)
+            for sql, params in migration_rows(self.conn, self.schema, event)
+        ]
+        # "\n;" ends a statement even when its text ends in a line comment
+        body = "\n;\n".join([*self.conn.split(script), *rows])
+        return f"BEGIN;\nSET LOCAL synchronous_commit TO off;\n{body}\n;\nCOMMIT;"
 
     def _run_statements(self, script: str) -> None:
         statements = self.conn.split(script)

@@ -41,7 +41,7 @@ class MigrationEvent(NamedTuple):
     environment: str
     target: str
     load_dts: datetime
-    duration_ms: int | None = None
+    duration_ms: int | ServerValue | None = None
     failed_statement_index: int | None = None
     failed_statement: str | None = None
     error: str | None = None
@@ -70,31 +70,58 @@ class Deployment(NamedTuple):
     duration_ms: int
 
 
-def _insert(conn: Connection, table: str, row: dict[str, object]) -> None:
+class ServerValue(str):
+    """A value the server computes (SQL written as is): a batched migration's duration."""
+
+
+# A migration's duration, as its own transaction sees it at the moment its ledger row goes in.
+SERVER_DURATION = ServerValue("(extract(epoch FROM clock_timestamp() - now()) * 1000)::integer")
+
+
+def _insert_sql(table: str, row: dict[str, object]) -> tuple[str, list[object]]:
     columns = ", ".join(row)
-    marks = ", ".join(["%s"] * len(row))
-    touched = conn.execute(f"INSERT INTO {table} ({columns}) VALUES ({marks})", list(row.values()))
+    marks = ", ".join(v if isinstance(v, ServerValue) else "%s" for v in row.values())
+    params = [v for v in row.values() if not isinstance(v, ServerValue)]
+    return f"INSERT INTO {table} ({columns}) VALUES ({marks})", params
+
+
+def _insert(conn: Connection, table: str, row: dict[str, object]) -> None:
+    touched = conn.execute(*_insert_sql(table, row))
     if touched != 1:
         raise OperationFailed(f"the ledger insert into {table} touched {touched} rows, not 1.")
 
 
-def record_migration(conn: Connection, schema: str, event: MigrationEvent) -> None:
-    """Hub row on first sight, then the satellite row; inside the caller's transaction."""
+def migration_rows(
+    conn: Connection, schema: str, event: MigrationEvent
+) -> list[tuple[str, list[object]]]:
+    """The hub row (on first sight) and the satellite row of one state change, as SQL."""
     hk = hash_key(event.business_key)
     hub = conn.table(schema, "schema_migration_h")
-    conn.execute(
-        f"INSERT INTO {hub} (migration_hk, version, version_sort, load_dts, record_source) "
-        "VALUES (%s, %s, %s, %s, %s) ON CONFLICT (migration_hk) DO NOTHING",
-        [hk, event.version, event.version_sort, event.load_dts, RECORD_SOURCE],
-    )
     fields = event._asdict()
     for key in ("business_key", "version", "version_sort"):
         del fields[key]
-    _insert(
-        conn,
-        conn.table(schema, "schema_migration_s"),
-        {"migration_hk": hk, **fields, "record_source": RECORD_SOURCE},
-    )
+    return [
+        (
+            f"INSERT INTO {hub} (migration_hk, version, version_sort, load_dts, record_source) "
+            "VALUES (%s, %s, %s, %s, %s) ON CONFLICT (migration_hk) DO NOTHING",
+            [hk, event.version, event.version_sort, event.load_dts, RECORD_SOURCE],
+        ),
+        _insert_sql(
+            conn.table(schema, "schema_migration_s"),
+            {"migration_hk": hk, **fields, "record_source": RECORD_SOURCE},
+        ),
+    ]
+
+
+def record_migration(conn: Connection, schema: str, event: MigrationEvent) -> None:
+    """Hub row on first sight, then the satellite row; inside the caller's transaction."""
+    (hub_sql, hub_params), (sat_sql, sat_params) = migration_rows(conn, schema, event)
+    conn.execute(hub_sql, hub_params)
+    touched = conn.execute(sat_sql, sat_params)
+    if touched != 1:
+        raise OperationFailed(
+            f"the ledger insert into {sat_sql.split()[2]} touched {touched} rows, not 1."
+        )
 
 
 def row_hash(prev_hash: str, deployment: Deployment) -> str:
