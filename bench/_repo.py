@@ -241,8 +241,11 @@ def work_dir(given: str | None) -> Iterator[Path]:
 # --- the commands -------------------------------------------------------------------------
 
 
-def bench_parser(doc: str, *, runs: int, warmup: int, migrations: int) -> argparse.ArgumentParser:
-    """The options every bench takes; a script adds its own."""
+def bench_parser(
+    doc: str, *, runs: int, warmup: int, migrations: int, target: str, server: bool = False
+) -> argparse.ArgumentParser:
+    """The options every bench takes (`--server` where it needs PostgreSQL); a script adds
+    its own. `target` says what `--check` holds the result to."""
     parser = argparse.ArgumentParser(description=doc.splitlines()[0])
     parser.add_argument("--runs", type=int, default=runs, help="timed runs per command")
     parser.add_argument("--warmup", type=int, default=warmup, help="untimed runs first")
@@ -255,6 +258,13 @@ def bench_parser(doc: str, *, runs: int, warmup: int, migrations: int) -> argpar
         action="store_true",
         help="time with perf_counter even when hyperfine is installed",
     )
+    parser.add_argument("--check", action="store_true", help=f"exit 1 unless {target}")
+    if server:
+        parser.add_argument(
+            "--server",
+            default="postgresql://postgres@127.0.0.1:5432/postgres",
+            help="a database on a PostgreSQL server where scratch databases may be created",
+        )
     return parser
 
 

@@ -342,11 +342,13 @@ def profile(
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = bench_parser(__doc__, runs=3, warmup=1, migrations=1000)
-    parser.add_argument(
-        "--server",
-        default="postgresql://postgres@127.0.0.1:5432/postgres",
-        help="a database on the server, for CREATE/DROP DATABASE of the scratch ones",
+    parser = bench_parser(
+        __doc__,
+        runs=3,
+        warmup=1,
+        migrations=1000,
+        target=f"the vcsync/psql median ratio is at most {TARGET}",
+        server=True,
     )
     parser.add_argument(
         "--db-prefix",
@@ -369,9 +371,6 @@ def main(argv: list[str] | None = None) -> int:
         "--profile", action="store_true", help="then profile one PostgreSQL run with cProfile"
     )
     parser.add_argument("--top", type=int, default=25, help="functions --profile lists")
-    parser.add_argument(
-        "--check", action="store_true", help="exit 1 when the median ratio misses the target"
-    )
     args = parser.parse_args(argv)
     python = real_python(args.python)
     vcsync = real_vcsync(args.vcsync, python)
