@@ -4,25 +4,15 @@ before it, so an edited, deleted or inserted row breaks the chain at that point.
 from __future__ import annotations
 
 from vcsync.db import Connection
-from vcsync.ledger.reader import _typed
-from vcsync.ledger.writer import GENESIS, Deployment, row_hash
+from vcsync.ledger.reader import deployment_log
+from vcsync.ledger.writer import GENESIS, row_hash
 
 
 def broken_links(conn: Connection, schema: str) -> list[str]:
     """One sentence per place the chain breaks; empty when the log is intact."""
-    if not conn.has_table(schema, "ledger_version"):
-        return []
-    fields = Deployment._fields
-    table = conn.table(schema, "deployment_log")
-    rows = conn.query(
-        f"SELECT seq, prev_hash, row_hash, {', '.join(fields)} FROM {table} ORDER BY seq"
-    )
     problems = []
     previous, expected_seq = GENESIS, 1
-    for seq, prev_hash, stored, *values in rows:
-        deployment = Deployment(
-            *_typed(fields, tuple(values), ("started_at",), ("dirty", "dry_run"))
-        )
+    for seq, prev_hash, stored, deployment in deployment_log(conn, schema):
         if seq != expected_seq:
             problems.append(f"deployment_log rows {expected_seq}-{seq - 1} are missing")
         elif prev_hash != previous:

@@ -64,17 +64,42 @@ def migration_states(conn: Connection, schema: str) -> dict[str, MigrationState]
     return {state.version_sort: state for state in states}
 
 
-def deployments(conn: Connection, schema: str, limit: int | None = None) -> list[Deployment]:
-    """Newest first."""
+class LoggedDeployment(NamedTuple):
+    """A deployment_log row: the deployment and the links of its hash chain."""
+
+    seq: int
+    prev_hash: str
+    row_hash: str
+    deployment: Deployment
+
+
+def deployment_log(
+    conn: Connection, schema: str, *, newest_first: bool = False, limit: int | None = None
+) -> list[LoggedDeployment]:
+    """The log in `seq` order; empty when the database has no ledger yet."""
     if not conn.has_table(schema, "ledger_version"):
         return []
     fields = Deployment._fields
     table = conn.table(schema, "deployment_log")
     rows = conn.query(
-        f"SELECT {', '.join(fields)} FROM {table} ORDER BY seq DESC"
+        f"SELECT seq, prev_hash, row_hash, {', '.join(fields)} FROM {table} ORDER BY seq"
+        + (" DESC" if newest_first else "")
         + (f" LIMIT {int(limit)}" if limit else "")
     )
-    return [Deployment(*_typed(fields, r, ("started_at",), ("dirty", "dry_run"))) for r in rows]
+    return [
+        LoggedDeployment(
+            seq,
+            prev_hash,
+            stored,
+            Deployment(*_typed(fields, tuple(values), ("started_at",), ("dirty", "dry_run"))),
+        )
+        for seq, prev_hash, stored, *values in rows
+    ]
+
+
+def deployments(conn: Connection, schema: str, limit: int | None = None) -> list[Deployment]:
+    """Newest first."""
+    return [row.deployment for row in deployment_log(conn, schema, newest_first=True, limit=limit)]
 
 
 def latest_snapshot(conn: Connection, schema: str) -> tuple[str, Snapshot] | None:
