@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import fcntl
 import os
+import pty
+import select
 import signal
 import socket
 import sqlite3
@@ -78,12 +80,15 @@ class Processes:
     def __init__(self) -> None:
         self.started: list[subprocess.Popen[str]] = []
 
-    def start(self, cwd: Path, *args: str) -> subprocess.Popen[str]:
+    def start(self, cwd: Path, *args: str, terminal: int | None = None) -> subprocess.Popen[str]:
+        """Output to pipes, or to `terminal` (a pseudo-terminal's fd) as a user sees it."""
+        out = subprocess.PIPE if terminal is None else terminal
         proc = subprocess.Popen(
             [sys.executable, "-m", "vcsync", *args],
             cwd=cwd,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
+            stdin=terminal,
+            stdout=out,
+            stderr=out,
             text=True,
         )
         self.started.append(proc)
@@ -254,6 +259,45 @@ def test_a_terminated_backend_says_lost_the_connection_and_the_next_run_complete
     run = vcsync(repo, "migrate", "--env", "staging", "--lock-timeout", "10")
     assert run.exit_code == 0, run.stderr
     assert pg_states(pg_url)[-1] == ("3", "applied")
+
+
+def read_terminal(fd: int, until: str, timeout: float) -> str:
+    """What a pseudo-terminal showed, until `until` appears or the program's side closes."""
+    seen = b""
+    deadline = time.monotonic() + timeout
+    while until.encode() not in seen:
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout} s waiting for {until!r}; saw {seen!r}")
+        if select.select([fd], [], [], POLL)[0]:
+            try:
+                chunk = os.read(fd, 4096)
+            except OSError:  # EIO: every process on the terminal has exited
+                break
+            if not chunk:
+                break
+            seen += chunk
+    return seen.decode()
+
+
+def test_a_terminal_shows_what_runs_now_and_clears_it_for_the_error(
+    pg_url: str, tmp_path: Path, procs: Processes
+) -> None:
+    repo = project(tmp_path, pg_url, {**BASE, **SLOW})
+    screen, program_side = pty.openpty()
+    try:
+        proc = procs.start(repo, "migrate", "--env", "staging", terminal=program_side)
+        os.close(program_side)
+        pid, _ = wait_for(lambda: sleeping_backend(pg_url), 20, "the migration's pg_sleep")
+        # 1-3 run as one batch; the terminal says so while the slow one sleeps
+        assert read_terminal(screen, "migrations)", 5) == "  running      1..3 (3 migrations)"
+        pg(pg_url, "SELECT pg_terminate_backend(%s)", (pid,))
+        proc.wait(timeout=15)
+        rest = read_terminal(screen, "\n", 5)
+    finally:
+        os.close(screen)
+    assert proc.returncode == 1
+    # the running line is wiped before the error's one sentence is written
+    assert rest.startswith("\r\x1b[Kvcsync: lost the connection to postgresql://"), repr(rest)
 
 
 def test_ctrl_c_mid_migration_rolls_it_back_and_says_interrupted(

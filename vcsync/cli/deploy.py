@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -29,8 +30,34 @@ def _deploy_options(command: F) -> F:
     return data_options(command)
 
 
-def _progress(fmt: str) -> Callable[[StepResult], None] | None:
-    return (lambda step: render.out(render.step_line(step))) if fmt == "text" else None
+class _Progress:
+    """Text output streams each step as it ends; on a terminal, what runs now also shows,
+    on one stderr line that the next output replaces."""
+
+    def __init__(self, fmt: str) -> None:
+        self.text = fmt == "text"
+        self.live = self.text and sys.stderr.isatty()
+        self.showing = False
+
+    def __call__(self, step: StepResult) -> None:
+        self.clear()
+        if step.action != "running":
+            if self.text:
+                render.out(render.step_line(step))
+        elif self.live:
+            click.echo(f"  running      {step.version} {step.description}", err=True, nl=False)
+            self.showing = True
+
+    def clear(self) -> None:
+        if self.showing:
+            click.echo("\r\x1b[K", err=True, nl=False)
+            self.showing = False
+
+    def around(self, run: Callable[[], list[TargetResult]]) -> list[TargetResult]:
+        try:
+            return run()
+        finally:
+            self.clear()  # an error's sentence must not land on the running line
 
 
 def _finish(results: list[TargetResult], fmt: str, streamed: bool = True) -> int:
@@ -46,11 +73,22 @@ def _record_ref(command: F) -> F:
     )(command)
 
 
-def _after(code: int, record_ref: bool, config_path: Path | None, environment: str) -> int:
-    if record_ref and code == 0:
+def _deploy(
+    run: Callable[..., list[TargetResult]],
+    fmt: str,
+    config_path: Path | None,
+    record_ref: bool,
+    options: dict[str, Any],
+) -> int:
+    """migrate or rollback: run with progress, report, then move the deployment ref."""
+    progress = _Progress(fmt)
+    code = _finish(
+        progress.around(lambda: run(load(config_path), **options, progress=progress)), fmt
+    )
+    if code == 0 and record_ref and not options["dry_run"]:
         from vcsync.deploy.refs import record_deployment_ref
 
-        render.out(record_deployment_ref(load(config_path), environment))
+        render.out(record_deployment_ref(load(config_path), options["environment"]))
     return code
 
 
@@ -63,8 +101,7 @@ def migrate(fmt: str, config_path: Path | None, record_ref: bool, **options: Any
     """Apply pending migrations, each in its own transaction, recorded in the ledger."""
     from vcsync.deploy.migrate import migrate as run
 
-    code = _finish(run(load(config_path), **options, progress=_progress(fmt)), fmt)
-    return _after(code, record_ref and not options["dry_run"], config_path, options["environment"])
+    return _deploy(run, fmt, config_path, record_ref, options)
 
 
 @click.command()
@@ -78,8 +115,7 @@ def rollback(fmt: str, config_path: Path | None, record_ref: bool, **options: An
     """Run rollbacks newest first, with the text recorded at deploy time."""
     from vcsync.deploy.rollback import rollback as run
 
-    code = _finish(run(load(config_path), **options, progress=_progress(fmt)), fmt)
-    return _after(code, record_ref and not options["dry_run"], config_path, options["environment"])
+    return _deploy(run, fmt, config_path, record_ref, options)
 
 
 @click.command()

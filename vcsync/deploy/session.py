@@ -42,7 +42,7 @@ BATCH = 100  # migrations per round trip (measured: 6 round trips each cost 1.4x
 class StepResult(NamedTuple):
     version: str
     description: str
-    action: str  # applied, rolled back, baselined, repaired, failed, not executed
+    action: str  # applied, rolled back, baselined, repaired, failed, not executed; running
     duration_ms: int
     detail: str | None = None
 
@@ -67,7 +67,7 @@ class StepFailed(Exception):
         self.item: Deployable | None = None  # the migration it belongs to, once known
 
 
-Progress = Callable[[StepResult], None]
+Progress = Callable[[StepResult], None]  # each step when it ends, and "running" when it starts
 
 
 class Session:
@@ -187,6 +187,7 @@ class Session:
                 )
             )
         script = substitute_placeholders(text, self.placeholders, item.migration.up.path)
+        self._announce(item.version, item.migration.description)
         start = time.perf_counter()
         own = not (self.dry_run or no_transaction)
         if own:
@@ -257,9 +258,14 @@ class Session:
     def _apply_batch(self, batch: list[Deployable]) -> None:
         if not batch:
             return
+        text = "\n".join([self._transaction(item) for item in batch])
+        if len(batch) == 1:
+            self._announce(batch[0].version, batch[0].migration.description)
+        else:
+            self._announce(f"{batch[0].version}..{batch[-1].version}", f"({len(batch)} migrations)")
         start = time.perf_counter()
         try:
-            self.conn.run("\n".join([self._transaction(item) for item in batch]))
+            self.conn.run(text)
         except DatabaseError:
             self.conn.rollback()  # the one transaction that failed; those before it committed
             applied = {
@@ -307,6 +313,10 @@ class Session:
                 raise StepFailed(
                     index, statement, f"statement {index} of {len(statements)} failed: {exc}"
                 ) from None
+
+    def _announce(self, version: str, description: str) -> None:
+        if self.progress:
+            self.progress(StepResult(version, description, "running", 0))
 
     def _note(self, step: StepResult) -> StepResult:
         self.steps.append(step)
