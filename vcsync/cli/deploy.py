@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -13,7 +12,7 @@ from vcsync.cli import render
 from vcsync.cli.options import data_options, load
 
 if TYPE_CHECKING:  # the deploy machinery loads only when a deploy command runs
-    from vcsync.deploy.session import StepResult, TargetResult
+    from vcsync.deploy.session import TargetResult
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -28,36 +27,6 @@ def _deploy_options(command: F) -> F:
         help="Seconds to wait for another deployment.",
     )(command)
     return data_options(command)
-
-
-class _Progress:
-    """Text output streams each step as it ends; on a terminal, what runs now also shows,
-    on one stderr line that the next output replaces."""
-
-    def __init__(self, fmt: str) -> None:
-        self.text = fmt == "text"
-        self.live = self.text and sys.stderr.isatty()
-        self.showing = False
-
-    def __call__(self, step: StepResult) -> None:
-        self.clear()
-        if step.action != "running":
-            if self.text:
-                render.out(render.step_line(step))
-        elif self.live:
-            click.echo(f"  running      {step.version} {step.description}", err=True, nl=False)
-            self.showing = True
-
-    def clear(self) -> None:
-        if self.showing:
-            click.echo("\r\x1b[K", err=True, nl=False)
-            self.showing = False
-
-    def around(self, run: Callable[[], list[TargetResult]]) -> list[TargetResult]:
-        try:
-            return run()
-        finally:
-            self.clear()  # an error's sentence must not land on the running line
 
 
 def _finish(results: list[TargetResult], fmt: str, streamed: bool = True) -> int:
@@ -81,7 +50,7 @@ def _deploy(
     options: dict[str, Any],
 ) -> int:
     """migrate or rollback: run with progress, report, then move the deployment ref."""
-    progress = _Progress(fmt)
+    progress = render.StepProgress(fmt)
     code = _finish(
         progress.around(lambda: run(load(config_path), **options, progress=progress)), fmt
     )

@@ -6,7 +6,8 @@ so a machine reading stdout only ever sees the format it asked for.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import sys
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -209,6 +210,36 @@ def step_line(step: StepResult) -> str:
     return (
         f"  {step.action:<12} {step.version:<16} {step.description} ({step.duration_ms} ms){detail}"
     )
+
+
+class StepProgress:
+    """Text output streams each step as it ends; on a terminal, what runs now also shows,
+    on one stderr line that the next output replaces."""
+
+    def __init__(self, fmt: str) -> None:
+        self.text = fmt == "text"
+        self.live = self.text and sys.stderr.isatty()
+        self.showing = False
+
+    def __call__(self, step: StepResult) -> None:
+        self.clear()
+        if step.action != "running":
+            if self.text:
+                out(step_line(step))
+        elif self.live:
+            click.echo(f"  running      {step.version} {step.description}", err=True, nl=False)
+            self.showing = True
+
+    def clear(self) -> None:
+        if self.showing:
+            click.echo("\r\x1b[K", err=True, nl=False)
+            self.showing = False
+
+    def around(self, run: Callable[[], list[TargetResult]]) -> list[TargetResult]:
+        try:
+            return run()
+        finally:
+            self.clear()  # an error's sentence must not land on the running line
 
 
 def target_results(results: Sequence[TargetResult], fmt: str, *, streamed: bool) -> None:
