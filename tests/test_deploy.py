@@ -102,6 +102,37 @@ def test_a_failing_statement_is_recorded_and_the_recovery_named(project: Project
     assert project.has_table("a")
 
 
+def test_a_script_that_does_not_parse_fails_alone_and_is_recorded(project: Project) -> None:
+    broken = "ALTER TABLE customers ADD COLUMN name text;\nCREATE VIEW names AS SELECT 'oops;\n"
+    write(project.path, {"database/migrations/V3__names.sql": broken})
+    run = project.run("migrate", "--env", "staging")
+    assert run.exit_code == 1
+    assert [line.split()[:2] for line in run.lines] == [
+        ["applied", "1"],
+        ["applied", "2"],
+        ["failed", "3"],
+    ]
+    # PostgreSQL cannot even split it (pglast); SQLite fails on its second statement
+    reason = {
+        "postgres": "the script does not parse at line 2: unterminated quoted string",
+        "sqlite": "statement 2 of 2 failed: unrecognized token",
+    }[project.kind]
+    assert f"migration 3 failed: {reason}" in run.stderr
+    assert "Traceback" not in run.stderr
+    assert project.has_table("orders")
+    states = project.query(
+        f"SELECT version, status, error FROM {project.ledger('migration_dashboard')} "
+        "ORDER BY version_sort"
+    )
+    assert [s[:2] for s in states] == [("1", "applied"), ("2", "applied"), ("3", "failed")]
+    assert reason in states[2][2]
+    log = project.query(f"SELECT outcome, migrations FROM {project.ledger('deployment_log')}")
+    assert log == [("failed", "1,2,3")]
+    write(project.path, {"database/migrations/V3__names.sql": broken.replace("oops;", "ok';")})
+    assert project.run("migrate", "--env", "staging").exit_code == 0
+    assert project.query(f"SELECT version FROM {project.ledger('database_version')}") == [("3",)]
+
+
 def test_a_failed_no_transaction_migration_needs_repair(project: Project) -> None:
     write(
         project.path,

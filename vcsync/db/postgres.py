@@ -97,7 +97,10 @@ class PostgresConnection:
         try:
             return list(split(script, with_parser=False))
         except ParseError as exc:
-            raise DatabaseError(f"the script does not parse: {exc.args[0]}") from None
+            message, location = exc.args  # location: a character offset
+            line = script.count("\n", 0, location) + 1
+            reason = " ".join(str(message).split())  # the quoted rest may span lines
+            raise DatabaseError(f"the script does not parse at line {line}: {reason}") from None
 
     def run(self, statement: str) -> None:
         self._call(lambda: self._conn.execute(statement.encode()))

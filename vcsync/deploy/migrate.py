@@ -59,7 +59,7 @@ def _migrate(session: Session, deployables: list[Deployable], to: Version | None
 
 def _refuse_partial(states: dict[str, MigrationState], env: str) -> None:
     for state in states.values():
-        if state.status == "failed" and state.no_transaction:
+        if state.status == "failed" and state.no_transaction and state.failed_statement_index:
             raise OperationFailed(
                 f"migration {state.version} failed in {env} at statement "
                 f"{state.failed_statement_index} without a transaction, so part of it may be "
@@ -72,6 +72,11 @@ def _recovery(item: Deployable, failure: StepFailed, env: str, dry_run: bool) ->
     if dry_run:
         return (
             f"fix {item.migration.up.path}, then run `vcsync migrate --env {env} --dry-run` again."
+        )
+    if failure.index == 0:
+        return (
+            f"nothing of {item.version} ran (its script does not parse): fix "
+            f"{item.migration.up.path} and run `vcsync migrate --env {env}` again."
         )
     if item.no_transaction:
         applied = failure.index - 1

@@ -61,7 +61,9 @@ class TargetResult(NamedTuple):
 
 
 class StepFailed(Exception):
-    def __init__(self, index: int, statement: str, message: str) -> None:
+    """Statement `index` (1-based) failed; index 0: the script did not split, nothing ran."""
+
+    def __init__(self, index: int, statement: str | None, message: str) -> None:
         super().__init__(message)
         self.index, self.statement, self.message = index, statement, message
         self.item: Deployable | None = None  # the migration it belongs to, once known
@@ -234,15 +236,16 @@ class Session:
         in one round trip, each still its own transaction with its ledger rows; the server
         stops at the first error and vcsync re-runs that migration alone, so the failure is
         reported and recorded exactly as without a batch."""
-        batch: list[Deployable] = []
+        batch: list[tuple[Deployable, str]] = []
         for item in plan:
-            if self.conn.batches and not self.dry_run and not item.no_transaction:
-                batch.append(item)
+            text = self._batched(item)
+            if text is not None:
+                batch.append((item, text))
                 if len(batch) < BATCH:
                     continue
             self._apply_batch(batch)
             batch = []
-            if item.no_transaction or self.dry_run or not self.conn.batches:
+            if text is None:
                 step = self.run_step(
                     item,
                     item.up_text,
@@ -255,17 +258,28 @@ class Session:
                     return  # a dry run cannot go past a no-transaction migration
         self._apply_batch(batch)
 
-    def _apply_batch(self, batch: list[Deployable]) -> None:
-        if not batch:
+    def _batched(self, item: Deployable) -> str | None:
+        """The migration's transaction as text, or None where it must run alone: a dry run,
+        a no-transaction script, a back end that does not batch, a script that does not
+        split (run alone, it fails and is recorded like any other failure)."""
+        if not self.conn.batches or self.dry_run or item.no_transaction:
+            return None
+        try:
+            return self._transaction(item)
+        except DatabaseError:
+            return None
+
+    def _apply_batch(self, pairs: list[tuple[Deployable, str]]) -> None:
+        if not pairs:
             return
-        text = "\n".join([self._transaction(item) for item in batch])
+        batch = [item for item, _ in pairs]
         if len(batch) == 1:
             self._announce(batch[0].version, batch[0].migration.description)
         else:
             self._announce(f"{batch[0].version}..{batch[-1].version}", f"({len(batch)} migrations)")
         start = time.perf_counter()
         try:
-            self.conn.run(text)
+            self.conn.run("\n".join([text for _, text in pairs]))
         except DatabaseError:
             self.conn.rollback()  # the one transaction that failed; those before it committed
             applied = {
@@ -305,7 +319,10 @@ class Session:
         return f"BEGIN;\nSET LOCAL synchronous_commit TO off;\n{body}\n;\nCOMMIT;"
 
     def _run_statements(self, script: str) -> None:
-        statements = self.conn.split(script)
+        try:
+            statements = self.conn.split(script)
+        except DatabaseError as exc:
+            raise StepFailed(0, None, str(exc)) from None
         for index, statement in enumerate(statements, start=1):
             try:
                 self.conn.run(statement)
