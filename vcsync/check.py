@@ -11,12 +11,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import NamedTuple
 
+from vcsync.background import Background
 from vcsync.config import Config
 from vcsync.errors import ConfigError, GitError, VcsyncError
 from vcsync.gitrepo import Repo, TreeEntry, fetch_hint
 from vcsync.migrations.layouts import Discovery, Folders, Migration, Script, detect_layout, discover
 from vcsync.migrations.versions import version_from_user
-from vcsync.rules import Finding, all_rules
+from vcsync.rules import Finding, Rule, all_rules
 from vcsync.rules.context import Base, Context
 from vcsync.source import GitTree, Source, WorkTree, index_source, read_bytes, ref_source
 from vcsync.sql.syntax import ensure_dialect
@@ -98,14 +99,21 @@ def run_check(
     try:
         scope = _scope(project, dirs, staged, paths)
         discovery = discover_in(source, config, folders)
-        bases, notes = (
-            _bases(project, dirs, source, discovery.layout, staged, base_ref)
-            if scope != frozenset()
-            else ((), [])
+        ctx = Context(config, folders, source, discovery, scope)
+        rules = [rule for rule in all_rules() if config.rule_enabled(rule.code)]
+        # git lists the bases in a thread while the rules that need no base read and
+        # parse the scripts: over a whole tree both take tens of milliseconds.
+        listing = Background(
+            lambda: (
+                _bases(project, dirs, source, discovery.layout, staged, base_ref)
+                if scope != frozenset()
+                else ((), [])
+            )
         )
-        ctx = Context(config, folders, source, discovery, scope, bases)
-        ctx.notes.extend(notes)
-        findings = _run_rules(ctx)
+        findings = _run_rules(ctx, [rule for rule in rules if not rule.uses_bases])
+        ctx.bases, notes = listing.result()
+        ctx.notes[:0] = notes
+        findings += _run_rules(ctx, [rule for rule in rules if rule.uses_bases])
         checked = sorted({s.path for _m, s in ctx.scripts()})
         return CheckResult(sorted(findings), checked, ctx.notes)
     finally:
@@ -206,15 +214,13 @@ def _base(
     return Base(ref, tree, discovery, frozenset(c.path for c in changes), linear)
 
 
-def _run_rules(ctx: Context) -> list[Finding]:
+def _run_rules(ctx: Context, rules: list[Rule]) -> list[Finding]:
     owners: dict[str, tuple[Migration, Script]] = {}
     for migration, script in ctx.discovery.scripts():
         owners.setdefault(script.path, (migration, script))
     baseline = version_from_user(ctx.config.baseline).key if ctx.config.baseline else None
     findings: dict[tuple[str, int, int, str], Finding] = {}
-    for rule in all_rules():
-        if not ctx.config.rule_enabled(rule.code):
-            continue
+    for rule in rules:
         for hit in rule.check(ctx):
             if not ctx.in_scope(hit.path) or _suppressed(
                 ctx, rule.code, owners.get(hit.path), baseline

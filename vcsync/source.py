@@ -48,10 +48,15 @@ class WorkTree:
         return sorted(found)
 
     def chunks(self, path: str) -> Iterator[bytes]:
+        # os.read on a descriptor: a buffered file object costs more than reading a
+        # small script, and a full-tree check reads thousands of them.
         try:
-            with open(self.root / path, "rb") as handle:
-                while chunk := handle.read(CHUNK):
+            fd = os.open(os.path.join(self.root, path), os.O_RDONLY)
+            try:
+                while chunk := os.read(fd, CHUNK):
                     yield chunk
+            finally:
+                os.close(fd)
         except OSError as exc:
             raise VcsyncError(f"cannot read {path}: {exc.strerror or exc}.") from None
 

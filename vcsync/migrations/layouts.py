@@ -77,8 +77,12 @@ def _is_near_miss(name: str) -> bool:
     return name.lower().endswith(".sql") and bool(_NEAR_MISS.match(name))
 
 
+def _prefix(folder: str) -> str:
+    return folder + "/" if folder else ""
+
+
 def _relative(path: str, folder: str) -> str | None:
-    prefix = folder + "/" if folder else ""
+    prefix = _prefix(folder)
     return path[len(prefix) :] if path.startswith(prefix) else None
 
 
@@ -102,9 +106,10 @@ def discover_flyway(paths: Sequence[str], folders: Folders, *, split: bool) -> D
     repeatables: list[Migration] = []
     misnamed: list[str] = []
     shared = folders.rollbacks == folders.migrations
+    ups_under, downs_under = _prefix(folders.migrations), _prefix(folders.rollbacks)
     for path in paths:
-        in_rollbacks = split and _relative(path, folders.rollbacks) is not None
-        if _relative(path, folders.migrations) is None and not in_rollbacks:
+        in_rollbacks = split and path.startswith(downs_under)
+        if not in_rollbacks and not path.startswith(ups_under):
             continue
         name = _name(path)
         match = _flyway_name(name)
@@ -147,11 +152,12 @@ def _pair(
     for key, entries in ups.items():
         left = downs.get(key, [])
         chosen: dict[str, str] = {}
-        for _version, desc, path in entries:
-            down = next((d for d in left if description(d) == desc), None)
-            if down is not None:
-                left.remove(down)
-                chosen[path] = down
+        if len(entries) > 1 or len(left) > 1:  # else one up meets at most one down
+            for _version, desc, path in entries:
+                down = next((d for d in left if description(d) == desc), None)
+                if down is not None:
+                    left.remove(down)
+                    chosen[path] = down
         for _version, _desc, path in entries:
             if path not in chosen and left:
                 chosen[path] = left.pop(0)

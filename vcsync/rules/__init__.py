@@ -50,6 +50,8 @@ class Rule(NamedTuple):
     bad: Example
     good: Example
     check: Callable[[Context], Iterable[Hit]]
+    # compares with ctx.bases: runs after the other rules, while git lists the bases
+    uses_bases: bool = False
 
 
 class GateCheck(NamedTuple):

@@ -7,6 +7,7 @@ so a hook over 2,000 migrations reads one or two files.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from functools import cached_property
 from typing import NamedTuple
 
 from vcsync.config import Config
@@ -26,6 +27,10 @@ class Base(NamedTuple):
 
 
 class Context:
+    # Set by the runner once git has listed them, before the rules that declare
+    # `uses_bases` run; any other rule that reads it fails with AttributeError.
+    bases: tuple[Base, ...]
+
     def __init__(
         self,
         config: Config,
@@ -33,14 +38,12 @@ class Context:
         source: Source,
         discovery: Discovery,
         scope: frozenset[str] | None,
-        bases: tuple[Base, ...] = (),
     ) -> None:
         self.config = config
         self.folders = folders
         self.source = source
         self.discovery = discovery
         self.scope = scope
-        self.bases = bases
         self.notes: list[str] = []
         self._loaded: dict[tuple[str, str, str | None], LoadedScript] = {}
 
@@ -49,9 +52,12 @@ class Context:
 
     def scripts(self) -> Iterator[tuple[Migration, Script]]:
         """Every script in scope, once, with the migration it belongs to."""
-        for migration, script in self.discovery.scripts():
-            if self.in_scope(script.path):
-                yield migration, script
+        return iter(self._in_scope)
+
+    @cached_property
+    def _in_scope(self) -> list[tuple[Migration, Script]]:
+        # filtered once: every rule walks the scripts, and with --staged most are out of scope
+        return [(m, s) for m, s in self.discovery.scripts() if self.in_scope(s.path)]
 
     def load(self, script: Script, source: Source | None = None) -> LoadedScript:
         source = source or self.source

@@ -86,6 +86,7 @@ register(
             base={UP: CREATE, DOWN: DROP, V2: ADD_EMAIL, V2_DOWN: DROP_EMAIL},
         ),
         check=_non_linear,
+        uses_bases=True,
     )
 )
 
@@ -167,6 +168,7 @@ register(
             base={UP: CREATE, DOWN: DROP},
         ),
         check=_modified,
+        uses_bases=True,
     )
 )
 
@@ -182,6 +184,7 @@ register(
         ),
         good=Example({UP: CREATE, DOWN: DROP}, base={UP: CREATE, DOWN: DROP}),
         check=_reformatted,
+        uses_bases=True,
     )
 )
 
@@ -221,5 +224,6 @@ register(
             base={UP: CREATE, DOWN: DROP, V2: ADD_EMAIL, V2_DOWN: DROP_EMAIL},
         ),
         check=_deleted,
+        uses_bases=True,
     )
 )
