@@ -30,18 +30,15 @@ from typing import NamedTuple
 
 MIGRATIONS = "database/migrations"
 ROLLBACKS = "database/rollback"
-PYPROJECT = """\
+PYPROJECT = f"""\
 [project]
 name = "bench-app"
 version = "0"
 
 [tool.vcsync]
-migrations = "database/migrations"
-rollbacks = "database/rollback"
+migrations = "{MIGRATIONS}"
+rollbacks = "{ROLLBACKS}"
 layout = "split"
-
-[tool.vcsync.environments.bench]
-url = "env:VCSYNC_BENCH_URL"
 """
 # Variables Git exports to hooks; stripped so the bench never talks to another repository.
 _GIT_INHERITED = (
@@ -170,6 +167,19 @@ class Bench(NamedTuple):
     tag: str | None  # the release tag, at an earlier commit than origin/main
 
 
+def init_project(repo: Path, environments: dict[str, str]) -> None:
+    """An empty Git repository with the migration folders and a config naming each
+    environment's URL."""
+    (repo / MIGRATIONS).mkdir(parents=True)
+    (repo / ROLLBACKS).mkdir(parents=True)
+    git(repo, "init", "-q", "-b", "main")
+    tables = "".join(
+        f'\n[tool.vcsync.environments.{name}]\nurl = "{url}"\n'
+        for name, url in environments.items()
+    )
+    (repo / "pyproject.toml").write_text(PYPROJECT + tables, "utf-8")
+
+
 def build_repo(work: Path, count: int, *, stage_one: bool, tag_gap: int = 10) -> Bench:
     """`work`/repo with `count` migrations on main, pushed to `work`/origin.git.
 
@@ -197,10 +207,7 @@ def build_repo(work: Path, count: int, *, stage_one: bool, tag_gap: int = 10) ->
         raise SystemExit(
             f"{work} is not empty and was not made by this bench; give an empty or new folder."
         )
-    (repo / MIGRATIONS).mkdir(parents=True)
-    (repo / ROLLBACKS).mkdir(parents=True)
-    git(repo, "init", "-q", "-b", "main")
-    (repo / "pyproject.toml").write_text(PYPROJECT, "utf-8")
+    init_project(repo, {"bench": "env:VCSYNC_BENCH_URL"})
     first = count - tag_gap if tag else count
     for n in range(1, first + 1):
         write_migration(repo, n)

@@ -41,29 +41,22 @@ from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-from _repo import Timing, bench_parser, clean_env, git, real_python, real_vcsync, work_dir
+from _repo import (
+    MIGRATIONS,
+    ROLLBACKS,
+    Timing,
+    bench_parser,
+    clean_env,
+    git,
+    init_project,
+    real_python,
+    real_vcsync,
+    work_dir,
+)
 
 TARGET = 1.15  # vcsync median / psql median
-MIGRATIONS = "database/migrations"
-ROLLBACKS = "database/rollback"
 URL_VARIABLE = "VCSYNC_BENCH_PG_URL"
 MARKER = ".vcsync-migrate-bench.json"
-PYPROJECT = f"""\
-[project]
-name = "bench-app"
-version = "0"
-
-[tool.vcsync]
-migrations = "{MIGRATIONS}"
-rollbacks = "{ROLLBACKS}"
-layout = "split"
-
-[tool.vcsync.environments.pg]
-url = "env:{URL_VARIABLE}"
-
-[tool.vcsync.environments.sqlite]
-url = "sqlite:///bench.db"
-"""
 
 
 # --- the project ------------------------------------------------------------------------
@@ -102,12 +95,9 @@ def build_project(work: Path, count: int) -> Path:
         raise SystemExit(
             f"{work} is not empty and was not made by this bench; give an empty or new folder."
         )
-    (repo / MIGRATIONS).mkdir(parents=True)
-    (repo / ROLLBACKS).mkdir(parents=True)
+    init_project(repo, {"pg": f"env:{URL_VARIABLE}", "sqlite": "sqlite:///bench.db"})
     dbmate = work / "dbmate" / "migrations"
     dbmate.mkdir(parents=True)
-    git(repo, "init", "-q", "-b", "main")
-    (repo / "pyproject.toml").write_text(PYPROJECT, "utf-8")
     (repo / ".gitignore").write_text("bench.db*\n*.prof\n", "utf-8")
     scripts = []
     for n in range(1, count + 1):

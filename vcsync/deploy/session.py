@@ -245,18 +245,19 @@ class Session:
                     continue
             self._apply_batch(batch)
             batch = []
-            if text is None:
-                step = self.run_step(
-                    item,
-                    item.up_text,
-                    no_transaction=item.no_transaction,
-                    done="applied",
-                    failed="failed",
-                    action="applied",
-                )
-                if step.action == "not executed":
-                    return  # a dry run cannot go past a no-transaction migration
+            if text is None and self._apply_alone(item).action == "not executed":
+                return  # a dry run cannot go past a no-transaction migration
         self._apply_batch(batch)
+
+    def _apply_alone(self, item: Deployable) -> StepResult:
+        return self.run_step(
+            item,
+            item.up_text,
+            no_transaction=item.no_transaction,
+            done="applied",
+            failed="failed",
+            action="applied",
+        )
 
     def _batched(self, item: Deployable) -> str | None:
         """The migration's transaction as text, or None where it must run alone: a dry run,
@@ -291,14 +292,7 @@ class Session:
                 if item.version_sort in applied:
                     self._note(StepResult(item.version, item.migration.description, "applied", 0))
                 else:  # the failing one, alone, statement by statement
-                    self.run_step(
-                        item,
-                        item.up_text,
-                        no_transaction=False,
-                        done="applied",
-                        failed="failed",
-                        action="applied",
-                    )
+                    self._apply_alone(item)
             return
         each = _ms(start) // len(batch)
         for item in batch:

@@ -86,7 +86,11 @@ def _insert_sql(table: str, row: dict[str, object]) -> tuple[str, list[object]]:
 
 
 def _insert(conn: Connection, table: str, row: dict[str, object]) -> None:
-    touched = conn.execute(*_insert_sql(table, row))
+    _insert_one(conn, table, *_insert_sql(table, row))
+
+
+def _insert_one(conn: Connection, table: str, sql: str, params: list[object]) -> None:
+    touched = conn.execute(sql, params)
     if touched != 1:
         raise OperationFailed(f"the ledger insert into {table} touched {touched} rows, not 1.")
 
@@ -115,13 +119,9 @@ def migration_rows(
 
 def record_migration(conn: Connection, schema: str, event: MigrationEvent) -> None:
     """Hub row on first sight, then the satellite row; inside the caller's transaction."""
-    (hub_sql, hub_params), (sat_sql, sat_params) = migration_rows(conn, schema, event)
+    (hub_sql, hub_params), satellite = migration_rows(conn, schema, event)
     conn.execute(hub_sql, hub_params)
-    touched = conn.execute(sat_sql, sat_params)
-    if touched != 1:
-        raise OperationFailed(
-            f"the ledger insert into {sat_sql.split()[2]} touched {touched} rows, not 1."
-        )
+    _insert_one(conn, conn.table(schema, "schema_migration_s"), *satellite)
 
 
 def row_hash(prev_hash: str, deployment: Deployment) -> str:
