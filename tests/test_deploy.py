@@ -26,7 +26,7 @@ def test_migrate_applies_pending_migrations_in_order_and_records_provenance(
     head = git(project.path, "rev-parse", "HEAD").strip()
     rows = project.query(
         f"SELECT operation, outcome, commit_sha, ref, tag, migrations, dry_run "
-        f"FROM {project.ledger('deployment_log')}"
+        f"FROM {project.ledger('deployment_history')}"
     )
     assert [tuple(r[:6]) for r in rows] == [
         ("migrate", "succeeded", head, "main", "v1.0.0", "1,2,3")
@@ -55,7 +55,7 @@ def test_dry_run_changes_nothing_but_logs_the_run(project: Project) -> None:
     assert run.exit_code == 0 and "(dry run: rolled back)" in run.stdout
     assert not project.has_table("orders")
     rows = project.query(
-        f"SELECT migrations, dry_run FROM {project.ledger('deployment_log')} ORDER BY seq"
+        f"SELECT migrations, dry_run FROM {project.ledger('deployment_history')} ORDER BY seq"
     )
     assert [(m, bool(d)) for m, d in rows] == [("1", False), ("2,3", True)]
     assert project.counts()["schema_migration_s"] == 1
@@ -126,7 +126,7 @@ def test_a_script_that_does_not_parse_fails_alone_and_is_recorded(project: Proje
     )
     assert [s[:2] for s in states] == [("1", "applied"), ("2", "applied"), ("3", "failed")]
     assert reason in states[2][2]
-    log = project.query(f"SELECT outcome, migrations FROM {project.ledger('deployment_log')}")
+    log = project.query(f"SELECT outcome, migrations FROM {project.ledger('deployment_history')}")
     assert log == [("failed", "1,2,3")]
     write(project.path, {"database/migrations/V3__names.sql": broken.replace("oops;", "ok';")})
     assert project.run("migrate", "--env", "staging").exit_code == 0
@@ -146,7 +146,7 @@ def test_a_failed_no_transaction_migration_needs_repair(project: Project) -> Non
     )
     run = project.run("migrate", "--env", "staging")
     assert run.exit_code == 1
-    assert "4 ran without a transaction and statement 1 of it applied" in run.stderr
+    assert "4 ran without a transaction and 1 statement of it committed" in run.stderr
     assert "`vcsync repair --env staging --resolution applied`" in run.stderr
     assert project.has_table("half")  # no transaction: statement 1 stayed
     blocked = project.run("migrate", "--env", "staging")
@@ -197,7 +197,7 @@ def test_rollback_runs_the_recorded_rollback_newest_first(project: Project) -> N
     )
     assert ("name",) not in columns  # the recorded rollback ran, not Git's SELECT 1
     reason = project.query(
-        f"SELECT reason, migrations FROM {project.ledger('deployment_log')} "
+        f"SELECT reason, migrations FROM {project.ledger('deployment_history')} "
         "WHERE operation = 'rollback'"
     )
     assert reason == [("incident 42", "3,2")]
@@ -348,7 +348,10 @@ def test_unknown_environment_and_missing_env_variable_are_exit_2(project: Projec
 def test_a_ledger_from_a_newer_vcsync_is_refused(project: Project) -> None:
     project.run("migrate", "--env", "staging", "--to", "1")
     now = "'2030-01-01T00:00:00+00:00'" if project.kind == "sqlite" else "now()"
-    project.query(f"INSERT INTO {project.ledger('ledger_version')} VALUES (99, {now}, 'future')")
+    project.query(
+        f"INSERT INTO {project.ledger('ledger_version')} (version, load_dts, record_source) "
+        f"VALUES (99, {now}, 'future')"
+    )
     run = project.run("migrate", "--env", "staging")
     assert run.exit_code == 1
     assert "has version 99, written by a newer vcsync" in run.stderr
@@ -372,5 +375,5 @@ def test_a_dry_run_stops_at_a_no_transaction_migration(project: Project) -> None
     assert run.exit_code == 0, run.stderr
     steps = [line.split()[:2] for line in run.lines[:-1]]
     assert steps == [["applied", "1"], ["applied", "2"], ["applied", "3"], ["not", "executed"]]
-    assert "no-transaction: cannot run inside a dry run" in run.lines[3]
+    assert "marked no-transaction, so it cannot run inside a dry run" in run.lines[3]
     assert not project.has_table("customers") and not project.has_table("more")

@@ -415,12 +415,14 @@ def diesel_tree() -> Files:
         **diesel_folder("20170708123456_create_posts", "posts"),
         "migrations/20170708123456_create_posts/metadata.toml": "run_in_transaction = false\n",
         **diesel_folder("2017-10-01-080000_create_comments", "comments"),
+        # what `diesel migration generate` writes today: the second, then a hex counter
+        **diesel_folder("2024-01-01-000000-0000_create_likes", "likes"),
     }
 
 
-def test_diesel_folders_in_both_timestamp_spellings_check_clean(tmp_path: Path) -> None:
+def test_diesel_folders_in_every_spelling_diesel_generates_check_clean(tmp_path: Path) -> None:
     report = check(tmp_path / "p", diesel_tree(), DIESEL)
-    assert (found(report), report["files_checked"]) == ([], 8)  # metadata.toml is no script
+    assert (found(report), report["files_checked"]) == ([], 10)  # metadata.toml is no script
 
 
 def test_diesel_timestamps_interleave_with_separators_removed(tmp_path: Path) -> None:
@@ -465,7 +467,10 @@ def test_diesel_metadata_is_attached_to_its_migration(tmp_path: Path) -> None:
         "20170708123456": "migrations/20170708123456_create_posts/metadata.toml",
         "2017-09-23-123456": None,
         "2017-10-01-080000": None,
+        "2024-01-01-000000-0000": None,
     }
+    # the rollback runs under the same metadata (`run_in_transaction` holds both ways)
+    assert {str(m.version): m.down.metadata for m in discovery.migrations if m.down} == by_version
     assert list(by_version) == sorted(by_version, key=lambda v: int(v.replace("-", "")))
 
 
@@ -476,7 +481,9 @@ def test_diesel_run_in_transaction_false_makes_the_migration_no_transaction(
     source = WorkTree(tmp_path, ["migrations"])
     discovery = discover("updown", source.paths(), Folders("migrations", "migrations"))
     posts = next(m for m in discovery.migrations if m.up.metadata is not None)
+    assert posts.down is not None
     assert load_script(source, posts.up, 5_000_000).no_transaction
+    assert load_script(source, posts.down, 5_000_000).no_transaction
 
 
 # ---------------------------------------------------------------------------------------
@@ -528,7 +535,6 @@ func init() {
 def goose_tree() -> Files:
     return {
         "sql/schema/00001_create_users.sql": goose("users"),
-        "sql/schema/00002_add.go": GO_MIGRATION,
         "sql/schema/00003_touch_updated_at.sql": PLPGSQL_GOOSE,
         "sql/schema/00004_users_created_at_idx.sql": GOOSE_NO_TX,
         "sql/schema/main.go": "package migrations\n",
@@ -536,9 +542,17 @@ def goose_tree() -> Files:
     }
 
 
-def test_goose_files_with_statement_blocks_and_go_migrations_check_clean(tmp_path: Path) -> None:
+def test_goose_files_with_statement_blocks_check_clean(tmp_path: Path) -> None:
     report = check(tmp_path / "p", goose_tree(), GOOSE)
     assert (found(report), report["files_checked"]) == ([], 3)
+
+
+def test_goose_go_migration_among_sql_ones_is_vc005(tmp_path: Path) -> None:
+    """vcsync runs SQL only: a Go migration would be skipped, so it is a finding."""
+    files = {**goose_tree(), "sql/schema/00002_add.go": GO_MIGRATION}
+    report = check(tmp_path / "p", files, GOOSE)
+    assert (found(report), report["files_checked"]) == ([("VC005", "sql/schema/00002_add.go")], 3)
+    assert "goose Go migration, which vcsync cannot run" in messages(report, "VC005")[0]
 
 
 def test_dbmate_files_with_marker_options_check_clean(tmp_path: Path) -> None:
@@ -645,14 +659,19 @@ def test_dbmate_syntax_error_in_the_down_section_reports_the_line_in_the_file(
     assert [(f["code"], f["line"], f["column"]) for f in report["findings"]] == [("VC101", 5, 37)]
 
 
-def test_markers_almost_migration_names_are_vc005_and_go_files_are_not(tmp_path: Path) -> None:
+def test_markers_almost_migration_names_and_go_migrations_are_vc005_go_helpers_are_not(
+    tmp_path: Path,
+) -> None:
     files = {
         **goose_tree(),
+        "sql/schema/00002_add.go": GO_MIGRATION,
+        "sql/schema/00002_add_test.go": "package migrations\n",  # goose skips Go tests
         "sql/schema/v6_add_email.sql": goose("emails"),
         "sql/schema/00007-add-phone.sql": goose("phones"),
     }
     report = check(tmp_path / "p", files, GOOSE)
     assert found(report) == [
+        ("VC005", "sql/schema/00002_add.go"),
         ("VC005", "sql/schema/00007-add-phone.sql"),
         ("VC005", "sql/schema/v6_add_email.sql"),
     ]
@@ -696,6 +715,14 @@ def test_auto_detects_the_layout_of_a_real_tree(tmp_path: Path, name: str) -> No
     assert found(report) == [("VC005", f"{folder}/v9_typo.sql")]
     layout = name.split("-")[0]
     assert f"does not follow the {layout} layout's naming" in messages(report, "VC005")[0]
+
+
+def test_auto_is_markers_when_the_folder_holds_goose_go_migrations(tmp_path: Path) -> None:
+    """A goose project whose first migrations are Go: VC005 names them as goose's."""
+    files = {"sql/schema/00001_seed_admins.go": GO_MIGRATION, "sql/schema/main.go": "package m\n"}
+    report = check(tmp_path / "p", files, auto("sql/schema"))
+    assert found(report) == [("VC005", "sql/schema/00001_seed_admins.go")]
+    assert "goose Go migration" in messages(report, "VC005")[0]
 
 
 def test_auto_is_flyway_when_the_rollbacks_folder_holds_no_files(tmp_path: Path) -> None:
@@ -757,7 +784,8 @@ def generated_diesel() -> Files:
     start = datetime(2018, 1, 1, 9, 0, 0)
     for i in range(COUNT):
         stamp = start + timedelta(hours=7 * i, seconds=i)
-        spelled = stamp.strftime("%Y-%m-%d-%H%M%S" if i % 2 else "%Y%m%d%H%M%S")
+        spelled = stamp.strftime(("%Y%m%d%H%M%S", "%Y-%m-%d-%H%M%S", "%Y-%m-%d-%H%M%S-")[i % 3])
+        spelled += f"{i % 16:04x}" if i % 3 == 2 else ""
         files.update(diesel_folder(f"{spelled}_step_{i}", f"t{i}"))
         if i % 25 == 0:
             files[f"migrations/{spelled}_step_{i}/metadata.toml"] = "run_in_transaction = false\n"
@@ -778,9 +806,7 @@ def generated_goose() -> Files:
     files = goose_tree()
     for i in range(5, COUNT + 5):
         path = f"sql/schema/{i:05d}_step_{i}"
-        if i % 20 == 0:
-            files[path + ".go"] = GO_MIGRATION
-        elif i % 7 == 0:
+        if i % 7 == 0:
             files[path + ".sql"] = PLPGSQL_GOOSE.replace("touch_updated_at", f"touch_{i}")
         elif i % 11 == 0:
             files[path + ".sql"] = GOOSE_NO_TX.replace("users_created_at_idx", f"idx_{i}")

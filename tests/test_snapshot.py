@@ -406,7 +406,7 @@ def test_describe_change_is_one_line_per_object() -> None:
 def test_the_ledger_is_not_part_of_the_snapshot(databases: Databases) -> None:
     bare = databases.new(SHOP_IN_ORDER)
     with_ledger = databases.new(SHOP_IN_ORDER)
-    ensure_ledger(with_ledger, LEDGER)
+    ensure_ledger(with_ledger, LEDGER, "a-deployment")
     snapshot = take_snapshot(with_ledger, LEDGER)
     assert snapshot == take_snapshot(bare, LEDGER)
     assert not [key for key in snapshot if LEDGER in key or "refuse_change" in key]

@@ -104,7 +104,9 @@ def test_an_edited_deployment_log_row_is_vc209(project: Project) -> None:
         "VC209 staging: deployment_log row 1 (migrate of "
         + run.lines[0].split("(migrate of ", 1)[1].split(")")[0]
         + ") was edited after it was written; the audit trail no longer proves "
-        "what ran there."
+        "what ran there.",
+        "VC209 staging: the insert-only triggers of ledger table deployment_log are gone, so its "
+        "rows can be changed without a trace; the audit trail no longer proves what ran there.",
     ]
 
 

@@ -14,6 +14,7 @@ import hashlib
 import os
 import re
 import socket
+import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
@@ -27,8 +28,9 @@ from vcsync.deploy.plan import UNLIMITED, business_key
 from vcsync.deploy.targets import environment_targets
 from vcsync.errors import GitError, OperationFailed, VcsyncError
 from vcsync.gitrepo import Repo, fetch_hint
+from vcsync.ledger.chain import ledger_key
 from vcsync.ledger.schema import RECORD_SOURCE, ensure_ledger
-from vcsync.ledger.writer import hash_key
+from vcsync.ledger.writer import RunEnd, RunStart, hash_key, record_end, record_start
 from vcsync.scripts import load_script
 from vcsync.source import Source, ref_source
 
@@ -318,7 +320,7 @@ def _open_all(
             try:
                 conns.append(connect(target, holder=holder, create=True))
                 conns[-1].lock(schema, holder, lock_timeout)
-                ensure_ledger(conns[-1], schema)
+                ensure_ledger(conns[-1], schema, uuid.uuid4().hex)
             except VcsyncError as exc:
                 raise _nothing_done(exc, target) from None
         yield conns
@@ -350,7 +352,34 @@ def _stage(conn: Connection, schema: str, record: ReleaseRecord) -> None:
                 "moves (fetch the tags with `git fetch --tags`), so pick a new name."
             )
     conn.begin()
-    record_release(conn, schema, record)
+    deployment_id = uuid.uuid4().hex
+    key = ledger_key()
+    record_start(conn, schema, _release_run(conn, record, deployment_id), key)
+    record_release(conn, schema, record, deployment_id)
+    record_end(conn, schema, RunEnd(deployment_id, "succeeded", None, "", record.load_dts, 0), key)
+
+
+def _release_run(conn: Connection, record: ReleaseRecord, deployment_id: str) -> RunStart:
+    """Recording a release is a run of its own in the chain, so its rows are sealed too."""
+    from vcsync import __version__
+    from vcsync.deploy.provenance import operator
+
+    return RunStart(
+        deployment_id=deployment_id,
+        environment=record.environment,
+        target=conn.target.display,
+        operation="release",
+        operator=operator(),
+        host=socket.gethostname(),
+        commit_sha=record.commit_sha,
+        ref=None,
+        tag=record.tag,
+        dirty=False,
+        vcsync_version=__version__,
+        dry_run=False,
+        reason=f"release {record.tag}",
+        started_at=record.load_dts,
+    )
 
 
 def _commit(conn: Connection) -> Recorded:
@@ -365,22 +394,25 @@ def _commit(conn: Connection) -> Recorded:
 # -- the ledger's release rows -----------------------------------------------------------
 
 
-def record_release(conn: Connection, schema: str, record: ReleaseRecord) -> None:
+def record_release(
+    conn: Connection, schema: str, record: ReleaseRecord, deployment_id: str
+) -> None:
     """The hub row on first sight of the tag, then the satellite row; in the caller's
     transaction. Each insert must touch exactly the rows it means to."""
     hk = hash_key(record.tag)
     hub = conn.table(schema, "release_h")
     touched = conn.execute(
-        f"INSERT INTO {hub} (release_hk, tag, load_dts, record_source) "
-        "VALUES (%s, %s, %s, %s) ON CONFLICT (release_hk) DO NOTHING",
-        [hk, record.tag, record.load_dts, RECORD_SOURCE],
+        f"INSERT INTO {hub} (release_hk, tag, load_dts, record_source, deployment_id) "
+        "VALUES (%s, %s, %s, %s, %s) ON CONFLICT (release_hk) DO NOTHING",
+        [hk, record.tag, record.load_dts, RECORD_SOURCE, deployment_id],
     )
     if touched not in (0, 1):
         raise OperationFailed(f"the ledger insert into {hub} touched {touched} rows, not 0 or 1.")
     satellite = conn.table(schema, "release_s")
     touched = conn.execute(
         f"INSERT INTO {satellite} (release_hk, load_dts, commit_sha, schema_version, "
-        "manifest_hash, environment, record_source) VALUES (%s, %s, %s, %s, %s, %s, %s)",
+        "manifest_hash, environment, record_source, deployment_id) "
+        "VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
         [
             hk,
             record.load_dts,
@@ -389,6 +421,7 @@ def record_release(conn: Connection, schema: str, record: ReleaseRecord) -> None
             record.manifest_hash,
             record.environment,
             RECORD_SOURCE,
+            deployment_id,
         ],
     )
     if touched != 1:

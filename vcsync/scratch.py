@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 from vcsync.config import Config, Environment
 from vcsync.db import connect
-from vcsync.db.urls import Target, resolve
+from vcsync.db.urls import Target, identity, libpq_fields, on_database, resolve, without_secrets
 from vcsync.deploy.targets import environment_targets
 from vcsync.errors import VcsyncError
 
@@ -53,21 +53,33 @@ def scratch_database(config: Config) -> Iterator[tuple[Config, Target]]:
     from psycopg import sql
 
     server = resolve(config.scratch_url, "scratch_url")
+    where = f"the scratch_url server {identity(libpq_fields(server, 'scratch_url'))}"
     name = f"vcsync_scratch_{uuid.uuid4().hex[:12]}"
     try:
         with psycopg.connect(server, autocommit=True, connect_timeout=10) as admin:
             admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
     except psycopg.Error as exc:
         raise VcsyncError(
-            f"cannot create a scratch database on scratch_url: {str(exc).strip().splitlines()[0]}."
+            f"cannot create a scratch database on {where}: {_reason(exc, server)}."
         ) from None
     try:
-        yield _with_scratch(config, f"{server.rsplit('/', 1)[0]}/{name}")
+        yield _with_scratch(config, on_database(server, name))
     finally:
-        with psycopg.connect(server, autocommit=True) as admin:
-            admin.execute(
-                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-            )
+        try:
+            with psycopg.connect(server, autocommit=True, connect_timeout=10) as admin:
+                admin.execute(
+                    sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+                )
+        except psycopg.Error as exc:
+            raise VcsyncError(
+                f"cannot drop the scratch database {name} on {where}: {_reason(exc, server)}."
+            ) from None
+
+
+def _reason(exc: Exception, server: str) -> str:
+    """The driver's first line, which may quote the URL back: never with its password."""
+    text = str(exc).strip()
+    return without_secrets(text.splitlines()[0].rstrip(".") if text else type(exc).__name__, server)
 
 
 def _with_scratch(config: Config, url: str) -> tuple[Config, Target]:

@@ -140,7 +140,8 @@ def load_script(source: Source, script: Script, max_parse_bytes: int) -> LoadedS
 
 
 def _diesel_no_transaction(source: Source, path: str) -> bool:
-    """diesel's metadata.toml: `run_in_transaction = false` runs up.sql outside a transaction."""
+    """diesel's metadata.toml: `run_in_transaction = false` runs up.sql, and down.sql on a
+    rollback, outside a transaction."""
     import tomllib
 
     try:

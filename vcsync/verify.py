@@ -20,6 +20,7 @@ from vcsync.deploy.plan import Deployable, load_deployables
 from vcsync.deploy.session import TargetResult
 from vcsync.deploy.targets import environment_targets
 from vcsync.ledger.audit import broken_links
+from vcsync.ledger.chain import ledger_key
 from vcsync.ledger.reader import MigrationState, latest_snapshot, migration_states
 from vcsync.rules import GATES, RULES, Finding
 from vcsync.scratch import SCRATCH, scratch_database, snapshot_of
@@ -55,7 +56,7 @@ def verify(
     findings, notes = list(checked.findings), list(checked.notes)
     project = open_project(config)
     try:
-        deployables = load_deployables(project)
+        deployables = load_deployables(project, refuse_unplaced=False)
         findings += _release_findings(project, environments, config)
         for name in environments:
             for target in environment_targets(config, name):
@@ -144,7 +145,7 @@ def _ledger_findings(
         for key, state in sorted(states.items()):
             if state.applied and key[:1] != "~":
                 found += _compare(env, state, in_git.get(key), ever, config.dialect)
-        for problem in broken_links(conn, schema):
+        for problem in broken_links(conn, schema, ledger_key()):
             found.append(
                 _finding(
                     "VC209", f"{env}: {problem}; the audit trail no longer proves what ran there."

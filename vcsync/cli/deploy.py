@@ -78,6 +78,12 @@ def migrate(fmt: str, config_path: Path | None, record_ref: bool, **options: Any
 @click.option("--steps", type=click.IntRange(min=1), help="Roll back this many migrations.")
 @click.option("--reason", required=True, help="Why (recorded in the ledger).")
 @click.option("--dry-run", is_flag=True, help="Run the rollbacks in a transaction and roll back.")
+@click.option(
+    "--allow-irreversible",
+    is_flag=True,
+    help="Cross migrations whose rollback is empty or irreversible, recording them as "
+    "rolled back with nothing undone.",
+)
 @_record_ref
 @_deploy_options
 def rollback(fmt: str, config_path: Path | None, record_ref: bool, **options: Any) -> int:

@@ -269,16 +269,22 @@ def target_results(results: Sequence[TargetResult], fmt: str, *, streamed: bool)
                 out(step_line(step))
         done = sum(s.action not in ("failed", "not executed") for s in r.steps)
         dry = " (dry run: rolled back)" if r.dry_run else ""
+        if r.dry_run and any(s.action == "not executed" for s in r.steps):
+            dry = " (dry run: rolled back; it stopped at a script that cannot run inside it)"
+        # the chain's head, to keep outside the database (DESIGN §5)
+        head = f"; ledger head {r.ledger_head}" if r.ledger_head and not r.dry_run else ""
         if r.outcome == "failed":
             err(f"vcsync: {r.operation} of {r.environment} ({r.target}) failed{dry}: {r.error}")
             if r.recovery:
                 err(f"to recover: {r.recovery}")
+            if head:
+                err(f"{r.environment} ({r.target}){head.removeprefix(';')}.")
         elif done == 0:
-            out(f"{r.environment} ({r.target}): nothing to do{dry}.")
+            out(f"{r.environment} ({r.target}): nothing to do{dry}{head}.")
         else:
             out(
                 f"{r.environment} ({r.target}): {r.operation} {done} migration"
-                f"{'s' if done != 1 else ''}{dry}, deployment {r.deployment_id[:12]}."
+                f"{'s' if done != 1 else ''}{dry}, deployment {r.deployment_id[:12]}{head}."
             )
 
 

@@ -24,6 +24,14 @@ class ConnectionLost(OperationFailed):
     """The database went away mid-run."""
 
 
+class BatchFailed(DatabaseError):
+    """Statement `index` (0-based) of a batch failed; those before it ran, none after it."""
+
+    def __init__(self, index: int, message: str) -> None:
+        super().__init__(message)
+        self.index, self.message = index, message
+
+
 class Connection(Protocol):
     target: Target
     batches: bool  # many migrations' transactions may go in one `run` (each its own BEGIN/COMMIT)
@@ -45,6 +53,16 @@ class Connection(Protocol):
     def run(self, statement: str) -> None:
         """Run one statement of a user's script as written (with `batches`, a script of many:
         the server stops at the first error and skips the rest)."""
+        ...
+
+    def run_batch(self, statements: Sequence[str]) -> None:
+        """Run many statements in one round trip (only where `batches`); on an error the
+        server skips the rest, and BatchFailed says which one failed, from the results the
+        server sent back: nothing is run again to find it."""
+        ...
+
+    def in_transaction(self) -> bool:
+        """Whether the session is inside a transaction block (a script's own BEGIN)."""
         ...
 
     def mogrify(self, sql: str, params: Sequence[object]) -> str:

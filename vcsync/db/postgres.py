@@ -15,16 +15,15 @@ from __future__ import annotations
 
 import hashlib
 import math
-import re
+import select
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
-from urllib.parse import unquote
 
 import psycopg
 from psycopg import sql
 
-from vcsync.db import ConnectionLost, DatabaseError, Row
-from vcsync.db.urls import Target
+from vcsync.db import BatchFailed, ConnectionLost, DatabaseError, Row
+from vcsync.db.urls import Target, without_secrets
 from vcsync.errors import ConfigError, OperationFailed
 
 T = TypeVar("T")
@@ -41,8 +40,6 @@ _CONFIG_PROBLEMS = (
     "invalid ",
     'missing "="',
 )
-# Where a URL may carry a password: user:PASSWORD@host, or ?password=PASSWORD.
-_SECRETS = re.compile(r"://[^:/?#@]*:([^@/?#]+)@|(?i:password=)([^&\s]+)")
 
 
 def lock_key(name: str) -> int:
@@ -65,8 +62,9 @@ class PostgresConnection:
                 application_name=holder[:APPLICATION_NAME_MAX],
             )
         except psycopg.Error as exc:
-            # libpq quotes the URL back in some parse errors: never let the password through
-            reason = _without_secrets(_first_line(exc), target.dsn)
+            # the URL was parsed (by libpq) when the target was made; libpq's messages now name
+            # hosts, users and databases, but a password must not pass even if one ever did
+            reason = without_secrets(_first_line(exc), target.dsn)
             bad_url = isinstance(exc, psycopg.ProgrammingError)
             if bad_url or any(p in reason for p in _CONFIG_PROBLEMS):
                 raise ConfigError(f"cannot connect to {target.display}: {reason}.") from None
@@ -104,6 +102,44 @@ class PostgresConnection:
 
     def run(self, statement: str) -> None:
         self._call(lambda: self._conn.execute(statement.encode()))
+
+    def run_batch(self, statements: Sequence[str]) -> None:
+        """One simple-protocol query of many statements. The server answers each statement
+        that ran with a result of its own and stops at the first error, so the number of
+        results before the error is the index of the statement that failed."""
+        from psycopg import pq
+
+        pgconn = self._conn.pgconn
+        # "\n;\n" ends a statement even when its text ends in a line comment
+        text = "\n;\n".join(statements).encode()
+        try:
+            pgconn.send_query(text)
+            while pgconn.flush():
+                select.select([], [pgconn.socket], [])
+            done, failed = 0, None
+            while True:
+                while pgconn.is_busy():
+                    select.select([pgconn.socket], [], [])
+                    pgconn.consume_input()
+                result = pgconn.get_result()
+                if result is None:
+                    break
+                if result.status == pq.ExecStatus.FATAL_ERROR:
+                    failed = failed or result
+                elif failed is None:
+                    done += 1
+        except psycopg.Error as exc:
+            raise self._translate(exc) from None
+        except KeyboardInterrupt:
+            self._conn.cancel_safe()
+            raise
+        if failed is not None:
+            raise BatchFailed(done, _result_message(failed))
+
+    def in_transaction(self) -> bool:
+        from psycopg import pq
+
+        return self._conn.info.transaction_status != pq.TransactionStatus.IDLE
 
     def begin(self) -> None:
         self._call(lambda: self._conn.execute(b"BEGIN"))
@@ -192,9 +228,8 @@ class PostgresConnection:
     def _translate(self, exc: psycopg.Error) -> OperationFailed:
         lost = self._conn.closed or self._conn.broken
         if lost or (isinstance(exc, psycopg.OperationalError) and exc.sqlstate is None):
-            return ConnectionLost(
-                f"lost the connection to {self.target.display}: {_first_line(exc)}."
-            )
+            reason = without_secrets(_first_line(exc), self.target.dsn)
+            return ConnectionLost(f"lost the connection to {self.target.display}: {reason}.")
         diag: Any = exc.diag
         message = diag.message_primary or _first_line(exc)
         if diag.sqlstate:
@@ -202,12 +237,17 @@ class PostgresConnection:
         return DatabaseError(message)
 
 
-def _without_secrets(text: str, dsn: str) -> str:
-    for match in _SECRETS.finditer(dsn):
-        secret = match.group(1) or match.group(2)
-        for form in {secret, unquote(secret)}:
-            text = text.replace(form, "***")
-    return text
+def _result_message(result: Any) -> str:
+    """A failed result's primary message and SQLSTATE, as _translate words an exception's."""
+    from psycopg import pq
+
+    def field(code: Any) -> str:
+        value = result.error_field(code)
+        return value.decode("utf-8", "replace") if value else ""
+
+    message = field(pq.DiagnosticField.MESSAGE_PRIMARY) or "the statement failed"
+    state = field(pq.DiagnosticField.SQLSTATE)
+    return f"{message} (SQLSTATE {state})" if state else message
 
 
 def _first_line(exc: BaseException) -> str:

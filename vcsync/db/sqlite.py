@@ -95,6 +95,12 @@ class SqliteConnection:
     def run(self, statement: str) -> None:
         self._call(lambda: self._db.execute(statement))
 
+    def run_batch(self, statements: Sequence[str]) -> None:
+        raise NotImplementedError("SQLite runs one statement per call (batches = False)")
+
+    def in_transaction(self) -> bool:
+        return self._db.in_transaction
+
     def begin(self) -> None:
         self._call(lambda: self._db.execute("BEGIN IMMEDIATE"))
 

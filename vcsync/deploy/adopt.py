@@ -63,11 +63,11 @@ def repair(
     if resolution not in RESOLUTIONS:
         raise VcsyncError(f"--resolution must be one of {', '.join(RESOLUTIONS)}.")
     project = open_project(config)
-    in_git = {d.version_sort: d for d in load_deployables(project)}
+    in_git = {d.version_sort: d for d in load_deployables(project, refuse_unplaced=False)}
 
     def resolve(session: Session) -> TargetResult:
         for state in session.states().values():
-            if state.status in ("failed", "rollback_failed"):
+            if state.status in ("failed", "rollback_failed", "running"):
                 item = in_git.get(state.version_sort) or from_state(state)
                 _record(session, item, RESOLUTIONS[resolution], f"repaired: {resolution}")
         return session.finish()

@@ -58,14 +58,36 @@ def _migrate(session: Session, deployables: list[Deployable], to: Version | None
 
 
 def _refuse_partial(states: dict[str, MigrationState], env: str) -> None:
+    """A script that ran outside a transaction and stopped half-way is in an unknown state:
+    running it again would repeat what committed. A person decides, then `repair` records it."""
     for state in states.values():
-        if state.status == "failed" and state.no_transaction and state.failed_statement_index:
+        if state.status == "running":
+            raise OperationFailed(interrupted_message(state, env))
+        if state.status == "failed" and state.no_transaction and (state.statements_committed or 0):
             raise OperationFailed(
                 f"migration {state.version} failed in {env} at statement "
-                f"{state.failed_statement_index} without a transaction, so part of it may be "
-                f"applied; fix the database by hand, then run `vcsync repair --env {env} "
-                "--resolution applied` (or `--resolution pending` to run it again)."
+                f"{state.failed_statement_index} without a transaction, after "
+                f"{_statements(state.statements_committed)} committed; finish or undo that by "
+                f"hand, then run `vcsync repair --env {env} --resolution applied` (or "
+                "`--resolution pending` to run it again)."
             )
+
+
+def interrupted_message(state: MigrationState, env: str) -> str:
+    """Why nothing runs while a script outside a transaction was cut off half-way."""
+    what = "rollback of " if state.progress_operation == "rollback" else ""
+    return (
+        f"the {what}migration {state.version} was interrupted in {env} while it ran without a "
+        f"transaction, after {_statements(state.statements_committed)} of "
+        f"{state.statement_count} committed; finish or undo it by hand, then run "
+        f"`vcsync repair --env {env} --resolution applied` (or `--resolution pending` if "
+        "nothing of it is left)."
+    )
+
+
+def _statements(count: int | None) -> str:
+    count = count or 0
+    return f"{count} statement{'s' if count != 1 else ''}"
 
 
 def _recovery(item: Deployable, failure: StepFailed, env: str, dry_run: bool) -> str:
@@ -78,13 +100,11 @@ def _recovery(item: Deployable, failure: StepFailed, env: str, dry_run: bool) ->
             f"nothing of {item.version} ran (its script does not parse): fix "
             f"{item.migration.up.path} and run `vcsync migrate --env {env}` again."
         )
-    if item.no_transaction:
-        applied = failure.index - 1
-        done = {0: "no statement", 1: "statement 1"}.get(applied, f"statements 1-{applied}")
+    if failure.outside and failure.committed:
         return (
-            f"{item.version} ran without a transaction and {done} of it applied: finish or "
-            f"undo that by hand, then run `vcsync repair --env {env} --resolution applied` "
-            "(or `--resolution pending` to run it again)."
+            f"{item.version} ran without a transaction and {_statements(failure.committed)} "
+            f"of it committed: finish or undo that by hand, then run `vcsync repair --env {env} "
+            "--resolution applied` (or `--resolution pending` to run it again)."
         )
     return (
         f"nothing of {item.version} was applied (its transaction was rolled back): fix "

@@ -13,7 +13,7 @@ from vcsync.errors import OperationFailed
 from vcsync.ledger.reader import MigrationState
 from vcsync.migrations.directives import read_directives
 from vcsync.migrations.layouts import Migration, Script
-from vcsync.migrations.versions import Version
+from vcsync.migrations.versions import Version, version_from_user
 from vcsync.scripts import load_script
 from vcsync.source import WorkTree
 
@@ -52,10 +52,27 @@ def business_key(migration: Migration) -> str:
     return ".".join(str(n) for n in migration.version.key)
 
 
-def load_deployables(project: Project) -> list[Deployable]:
+def load_deployables(project: Project, *, refuse_unplaced: bool = True) -> list[Deployable]:
+    """Every migration Git has, read and checksummed. Refuses (before anything runs) while
+    the migrations folder holds a file that looks like a migration but cannot be placed, or
+    a migration vcsync cannot run: nothing is silently skipped. A caller that only reports
+    (and shows those files as VC005 findings) may pass `refuse_unplaced=False`."""
     folders = list(dict.fromkeys(project.folders))
     source = WorkTree(project.root, folders)
     discovery = discover_in(source, project.config, project.folders)
+    baseline = project.config.baseline
+    unplaced = {
+        path: f"not named as the {discovery.layout} layout names a migration"
+        for path in discovery.misnamed
+    }
+    for migration in discovery.not_runnable(version_from_user(baseline) if baseline else None):
+        unplaced[migration.up.path] = "a goose Go migration, which vcsync cannot run"
+    if unplaced and refuse_unplaced:
+        raise OperationFailed(
+            "the migrations folder holds files vcsync cannot place or run: "
+            + ", ".join(f"{path} ({why})" for path, why in sorted(unplaced.items()))
+            + "; rename or remove them before migrating or rolling back."
+        )
     result = []
     for migration in discovery.migrations:
         up = load_script(source, migration.up, UNLIMITED)
@@ -141,7 +158,12 @@ def from_state(state: MigrationState) -> Deployable:
     migration = Migration(
         Version(key, state.version), state.description, Script(f"(ledger) {state.version}"), None
     )
-    down_no_tx = read_directives(state.down_script or "").no_transaction
+    # Ledgers from before vcsync recorded the down's mode: its directive is all there is.
+    down_no_tx = (
+        state.down_no_transaction
+        if state.down_no_transaction is not None
+        else read_directives(state.down_script or "").no_transaction
+    )
     return Deployable(
         migration,
         ".".join(str(n) for n in key),

@@ -29,7 +29,10 @@ def record_deployment_ref(config: Config, environment: str) -> str:
         project.repo.run("update-ref", "-d", ref, check=False)
         return f"{ref} removed: nothing is applied in {environment}."
     newest = max(applied)
-    paths = {d.version_sort: d.migration.up.path for d in load_deployables(project)}
+    paths = {
+        d.version_sort: d.migration.up.path
+        for d in load_deployables(project, refuse_unplaced=False)
+    }
     path = paths.get(newest)
     commit = (
         path

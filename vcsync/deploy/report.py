@@ -65,7 +65,7 @@ def _read(config: Config, target: Target) -> tuple[dict[str, MigrationState], st
 def status(config: Config, environments: list[str]) -> Status:
     names = environments or list(config.environments)
     project = open_project(config)
-    in_git = {d.version_sort: d for d in load_deployables(project)}
+    in_git = {d.version_sort: d for d in load_deployables(project, refuse_unplaced=False)}
     columns: list[Column] = []
     per_column: list[dict[str, MigrationState] | None] = []
     for name in names:

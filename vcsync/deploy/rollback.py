@@ -3,12 +3,16 @@ was recorded when each was deployed (Git's copy may have changed since)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from vcsync.check import open_project
 from vcsync.config import Config
+from vcsync.deploy.migrate import interrupted_message
 from vcsync.deploy.plan import Deployable, from_state, load_deployables, sort_key
-from vcsync.deploy.session import Progress, Session, StepFailed, TargetResult
+from vcsync.deploy.session import Progress, Session, StepFailed, StepResult, TargetResult
 from vcsync.deploy.targets import run_everywhere
 from vcsync.errors import OperationFailed, VcsyncError
+from vcsync.ledger.reader import MigrationState
 from vcsync.migrations.checksum import checksum_text
 from vcsync.migrations.directives import read_directives
 from vcsync.migrations.versions import version_from_user
@@ -23,6 +27,7 @@ def rollback(
     to: str | None = None,
     steps: int | None = None,
     dry_run: bool = False,
+    allow_irreversible: bool = False,
     lock_timeout: float = 60.0,
     progress: Progress | None = None,
 ) -> list[TargetResult]:
@@ -38,7 +43,7 @@ def rollback(
         project,
         environment,
         "rollback",
-        lambda session: _rollback(session, in_git, floor, steps),
+        lambda session: _rollback(session, in_git, floor, steps, allow_irreversible),
         lock_timeout=lock_timeout,
         dry_run=dry_run,
         reason=reason,
@@ -47,11 +52,16 @@ def rollback(
 
 
 def _rollback(
-    session: Session, in_git: dict[str, Deployable], floor: str | None, steps: int | None
+    session: Session,
+    in_git: dict[str, Deployable],
+    floor: str | None,
+    steps: int | None,
+    allow_irreversible: bool,
 ) -> TargetResult:
     env = session.target.environment
+    states = session.states()
     applied = sorted(
-        (s for k, s in session.states().items() if s.applied and not k.startswith("~")),
+        (s for k, s in states.items() if s.applied and not k.startswith("~")),
         key=lambda s: s.version_sort,
         reverse=True,
     )
@@ -61,23 +71,28 @@ def _rollback(
         else [s for s in applied if s.version_sort > (floor or "")]
     )
     try:
+        _refuse_interrupted(states.values(), env)
         for state in chosen:
             if state.status == "baselined":
                 raise OperationFailed(
                     f"{state.version} was baselined, not deployed by vcsync, so "
                     "no rollback text was recorded for it."
                 )
-            if not state.down_script or is_blank_sql(state.down_script):
+            if _irreversible(state) and not allow_irreversible:
                 why = read_directives(state.down_script or "").irreversible
                 raise OperationFailed(
                     f"{state.version} has no rollback"
-                    + (f" (irreversible: {why})" if why else "")
-                    + "; roll back to a version above it."
+                    + (f" (irreversible: {why})" if why else " (its rollback is empty)")
+                    + "; roll back to a version above it, or pass --allow-irreversible to "
+                    "record it as rolled back with nothing undone."
                 )
     except OperationFailed as exc:
         return session.finish(error=str(exc))
     for state in chosen:
         item = from_state(state)
+        if _irreversible(state):
+            _record_nothing_undone(session, item)
+            continue
         git = in_git.get(state.version_sort)
         if (
             git
@@ -100,7 +115,48 @@ def _rollback(
         except StepFailed as failure:
             return session.finish(
                 error=f"the rollback of {state.version} failed: {failure.message}",
-                recovery=f"{state.version} is still applied; fix the database or the rollback, "
-                f"then run `vcsync rollback --env {env}` again.",
+                recovery=_recovery(state.version, failure, env, session.dry_run),
             )
     return session.finish()
+
+
+def _irreversible(state: MigrationState) -> bool:
+    return not state.down_script or is_blank_sql(state.down_script)
+
+
+def _record_nothing_undone(session: Session, item: Deployable) -> None:
+    """--allow-irreversible: the step is recorded as rolled back, and says nothing ran."""
+    session.record(session.event(item, "rolled_back", duration_ms=0))
+    session.steps.append(
+        StepResult(
+            item.version,
+            item.migration.description,
+            "rolled back",
+            0,
+            "nothing undone: its rollback is empty or irreversible (--allow-irreversible)",
+        )
+    )
+
+
+def _refuse_interrupted(states: Iterable[MigrationState], env: str) -> None:
+    for state in states:
+        if state.status == "running":
+            raise OperationFailed(interrupted_message(state, env))
+
+
+def _recovery(version: str, failure: StepFailed, env: str, dry_run: bool) -> str:
+    again = f'`vcsync rollback --env {env} --steps 1 --reason "…"`'
+    if dry_run:
+        dry = again.replace("--reason", "--dry-run --reason")
+        return f"fix the rollback of {version}, then run {dry} again."
+    if failure.outside and failure.committed:
+        return (
+            f"{version} is still applied, but its rollback ran without a transaction and "
+            f"{failure.committed} of its statements committed: finish or undo that by hand, then "
+            f"run `vcsync repair --env {env} --resolution pending` (rolled back) or "
+            f"`--resolution applied`."
+        )
+    return (
+        f"{version} is still applied (nothing of its rollback was kept); fix the database or "
+        f"the recorded rollback, then run {again} to retry it."
+    )

@@ -10,7 +10,10 @@ from vcsync.db import Connection, Row
 from vcsync.ledger.writer import Deployment
 from vcsync.snapshot import Snapshot, snapshot_from_json
 
-APPLIED = ("applied", "baselined")
+# A failed rollback leaves its migration applied (DESIGN §4): the next migrate must not
+# run its up again, and the next rollback retries that same migration.
+APPLIED = ("applied", "baselined", "rollback_failed")
+RUNNING = "running"  # a script outside a transaction was interrupted half-way
 
 
 class MigrationState(NamedTuple):
@@ -28,9 +31,18 @@ class MigrationState(NamedTuple):
     failed_statement_index: int | None
     failed_statement: str | None
     error: str | None
+    down_no_transaction: bool | None = None
+    # From migration_progress, for a script run outside a transaction: statements committed
+    # by the newest run that touched it, and how many it has; the operation that ran it.
+    statements_committed: int | None = None
+    statement_count: int | None = None
+    progress_operation: str | None = None
 
     @property
     def applied(self) -> bool:
+        """Applied in the database: also while its rollback failed or was interrupted."""
+        if self.status == RUNNING:
+            return self.progress_operation == "rollback"
         return self.status in APPLIED
 
 
@@ -55,13 +67,100 @@ def migration_states(conn: Connection, schema: str) -> dict[str, MigrationState]
     """By version_sort; empty when the database has no ledger yet."""
     if not conn.has_table(schema, "ledger_version"):
         return {}
-    fields = MigrationState._fields
+    fields = MigrationState._fields[: MigrationState._fields.index("statements_committed")]
     view = conn.table(schema, "migration_dashboard")
     rows = conn.query(f"SELECT {', '.join(fields)} FROM {view}")
-    states = [
-        MigrationState(*_typed(fields, r, ("changed_at",), ("no_transaction",))) for r in rows
-    ]
-    return {state.version_sort: state for state in states}
+    states = {
+        state.version_sort: state
+        for state in (
+            MigrationState(*_typed(fields, r, ("changed_at",), ("no_transaction",))) for r in rows
+        )
+    }
+    return _with_progress(conn, schema, states)
+
+
+def _with_progress(
+    conn: Connection, schema: str, states: dict[str, MigrationState]
+) -> dict[str, MigrationState]:
+    """Each migration's newest progress row: one newer than its newest state means a script
+    outside a transaction started and never finished (status `running`); one of the run that
+    wrote the state says how far a failed one got."""
+    if not conn.has_table(schema, "migration_progress"):
+        return states
+    hub, progress = (
+        conn.table(schema, "schema_migration_h"),
+        conn.table(schema, "migration_progress"),
+    )
+    rows = conn.query(
+        f"SELECT h.version_sort, p.load_dts, p.deployment_id, p.operation, "
+        f"p.statements_committed, p.statement_count FROM {progress} p "
+        f"JOIN {hub} h ON h.migration_hk = p.migration_hk ORDER BY p.load_dts"
+    )
+    newest = {row[0]: row for row in rows}
+    for key, (_, when, deployment_id, operation, committed, count) in newest.items():
+        state = states.get(key)
+        if state is None:
+            continue  # progress without a satellite row: its hub came with a state row
+        if _when(when) > state.changed_at:
+            states[key] = state._replace(
+                status=RUNNING,
+                deployment_id=deployment_id,
+                changed_at=_when(when),
+                statements_committed=committed,
+                statement_count=count,
+                progress_operation=operation,
+            )
+        elif deployment_id == state.deployment_id:
+            states[key] = state._replace(
+                statements_committed=committed,
+                statement_count=count,
+                progress_operation=operation,
+            )
+    return states
+
+
+class UnfinishedRun(NamedTuple):
+    """A run whose deployment_log row has no deployment_end row."""
+
+    deployment_id: str
+    operation: str
+    started_at: datetime
+    migrations: str  # the versions it recorded before it stopped
+    duration_ms: int  # from its start to the last row it wrote
+
+
+def unfinished_runs(conn: Connection, schema: str) -> list[UnfinishedRun]:
+    """Runs that started and never ended: killed, or still running (call under the deploy
+    lock to know they are dead)."""
+    if not conn.has_table(schema, "deployment_end"):
+        return []
+    log, end = conn.table(schema, "deployment_log"), conn.table(schema, "deployment_end")
+    satellite = conn.table(schema, "schema_migration_s")
+    hub = conn.table(schema, "schema_migration_h")
+    found = []
+    for deployment_id, operation, started in conn.query(
+        f"SELECT d.deployment_id, d.operation, d.started_at FROM {log} d "
+        f"LEFT JOIN {end} e ON e.deployment_id = d.deployment_id "
+        "WHERE e.deployment_id IS NULL AND d.hash_kind IS NOT NULL ORDER BY d.seq"
+    ):
+        rows = conn.query(
+            f"SELECT h.version, s.load_dts FROM {satellite} s "
+            f"JOIN {hub} h ON h.migration_hk = s.migration_hk "
+            "WHERE s.deployment_id = %s ORDER BY s.load_dts",
+            [deployment_id],
+        )
+        began = _when(started)
+        last = max((_when(when) for _, when in rows), default=began)
+        found.append(
+            UnfinishedRun(
+                deployment_id,
+                operation,
+                began,
+                ",".join(dict.fromkeys(version for version, _ in rows)),
+                int((last - began).total_seconds() * 1000),
+            )
+        )
+    return found
 
 
 class LoggedDeployment(NamedTuple):
@@ -97,9 +196,31 @@ def deployment_log(
     ]
 
 
+# How a run's end row completes its log row; a run without one is running or was killed.
+_ENDED = {
+    "outcome": "CASE WHEN d.hash_kind IS NULL THEN d.outcome "
+    "ELSE COALESCE(e.outcome, 'running') END",
+    "error": "COALESCE(e.error, d.error)",
+    "migrations": "COALESCE(e.migrations, d.migrations)",
+    "duration_ms": "COALESCE(e.duration_ms, d.duration_ms)",
+}
+
+
 def deployments(conn: Connection, schema: str, limit: int | None = None) -> list[Deployment]:
-    """Newest first."""
-    return [row.deployment for row in deployment_log(conn, schema, newest_first=True, limit=limit)]
+    """Newest first, each run's start row completed by its end row."""
+    if not conn.has_table(schema, "deployment_end"):
+        return [
+            row.deployment for row in deployment_log(conn, schema, newest_first=True, limit=limit)
+        ]
+    fields = Deployment._fields
+    selected = ", ".join(_ENDED.get(name, f"d.{name}") for name in fields)
+    rows = conn.query(
+        f"SELECT {selected} FROM {conn.table(schema, 'deployment_log')} d "
+        f"LEFT JOIN {conn.table(schema, 'deployment_end')} e "
+        "ON e.deployment_id = d.deployment_id ORDER BY d.seq DESC"
+        + (f" LIMIT {int(limit)}" if limit else "")
+    )
+    return [Deployment(*_typed(fields, row, ("started_at",), ("dirty", "dry_run"))) for row in rows]
 
 
 def latest_snapshot(conn: Connection, schema: str) -> tuple[str, Snapshot] | None:

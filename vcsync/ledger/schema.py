@@ -3,6 +3,11 @@
 Data Vault 2.0 style: hubs hold business keys and their SHA-256 hash keys, satellites
 hold state over time. Every table refuses UPDATE and DELETE through a trigger, so the
 history survives for audit; `ledger_version` lets a later vcsync upgrade it in place.
+
+One path creates and upgrades: tables as version 1 defined them, then the columns later
+versions added (ALTER TABLE … ADD COLUMN: existing rows untouched), then the views,
+replaced. Every row a run writes carries its `deployment_id`, so the run's closing
+`deployment_end` row can hold a digest of them (see ledger/chain.py).
 """
 
 from __future__ import annotations
@@ -11,7 +16,7 @@ from vcsync.db import Connection
 from vcsync.db.urls import POSTGRES
 from vcsync.errors import OperationFailed
 
-LEDGER_VERSION = 1
+LEDGER_VERSION = 2
 RECORD_SOURCE = "vcsync"
 
 TABLES = {
@@ -89,6 +94,41 @@ TABLES = {
         snapshot_hash char(64) NOT NULL,
         snapshot text NOT NULL,
         record_source text NOT NULL""",
+    # Version 2. A run's closing row, in the same hash chain as its deployment_log row.
+    "deployment_end": """
+        seq integer NOT NULL PRIMARY KEY,
+        deployment_id text NOT NULL UNIQUE,
+        outcome text NOT NULL,
+        error text,
+        migrations text NOT NULL,
+        ended_at {ts} NOT NULL,
+        duration_ms integer NOT NULL,
+        rows_digest char(64) NOT NULL,
+        hash_kind text NOT NULL,
+        prev_hash char(64) NOT NULL,
+        row_hash char(64) NOT NULL,
+        record_source text NOT NULL""",
+    # Version 2. A no-transaction script's statements as they commit, one row each, so a
+    # run killed half-way leaves how far it got (the migration shows as `running`).
+    "migration_progress": """
+        migration_hk char(64) NOT NULL,
+        deployment_id text NOT NULL,
+        load_dts {ts} NOT NULL,
+        operation text NOT NULL,
+        statements_committed integer NOT NULL,
+        statement_count integer NOT NULL,
+        record_source text NOT NULL,
+        PRIMARY KEY (migration_hk, load_dts)""",
+}
+
+# Columns later versions added to version 1's tables (nullable: old rows keep NULL).
+ADDED_COLUMNS = {
+    "ledger_version": {"deployment_id": "text"},
+    "schema_migration_h": {"deployment_id": "text"},
+    "schema_migration_s": {"down_no_transaction": "{bool}"},
+    "deployment_log": {"hash_kind": "text"},  # NULL: a version-1 row (chain without digests)
+    "release_h": {"deployment_id": "text"},
+    "release_s": {"deployment_id": "text"},
 }
 
 # The newest satellite row of each migration; what `status` and the seed workflow read.
@@ -97,21 +137,29 @@ VIEWS = {
         SELECT h.version, h.version_sort, s.status, s.description, s.checksum,
                s.environment, s.commit_sha, s.deployment_id, s.load_dts AS changed_at,
                s.no_transaction, s.up_script, s.down_script, s.duration_ms,
-               s.failed_statement_index, s.failed_statement, s.error
+               s.failed_statement_index, s.failed_statement, s.error, s.down_no_transaction
         FROM {schema_migration_h} h
         JOIN {schema_migration_s} s ON s.migration_hk = h.migration_hk
         WHERE s.load_dts = (SELECT max(s2.load_dts) FROM {schema_migration_s} s2
                             WHERE s2.migration_hk = s.migration_hk)""",
+    # One row per run: its deployment_log row, completed by its deployment_end row. A run
+    # with no end row is still running, or was killed (the next run seals it `interrupted`).
     "deployment_history": """
-        SELECT seq, started_at, environment, operation, operator, host, commit_sha, ref, tag,
-               outcome, duration_ms, migrations, dry_run, reason, error, deployment_id
-        FROM {deployment_log}""",
+        SELECT d.seq, d.started_at, d.environment, d.operation, d.operator, d.host,
+               d.commit_sha, d.ref, d.tag,
+               CASE WHEN d.hash_kind IS NULL THEN d.outcome
+                    ELSE COALESCE(e.outcome, 'running') END AS outcome,
+               COALESCE(e.duration_ms, d.duration_ms) AS duration_ms,
+               COALESCE(e.migrations, d.migrations) AS migrations, d.dry_run, d.reason,
+               COALESCE(e.error, d.error) AS error, d.deployment_id
+        FROM {deployment_log} d
+        LEFT JOIN {deployment_end} e ON e.deployment_id = d.deployment_id""",
     "database_version": """
         SELECT version, description, commit_sha, changed_at AS applied_at
         FROM {migration_dashboard}
-        WHERE status IN ('applied', 'baselined')
+        WHERE status IN ('applied', 'baselined', 'rollback_failed')
           AND version_sort = (SELECT max(version_sort) FROM {migration_dashboard}
-                              WHERE status IN ('applied', 'baselined'))""",
+                              WHERE status IN ('applied', 'baselined', 'rollback_failed'))""",
 }
 
 _TYPES = {
@@ -123,6 +171,25 @@ _TYPES = {
 def names(conn: Connection, schema: str) -> dict[str, str]:
     """Every ledger object's quoted name, for str.format."""
     return {name: conn.table(schema, name) for name in (*TABLES, *VIEWS)}
+
+
+def columns(table: str) -> dict[str, str]:
+    """A ledger table's columns in order, each with its kind: "ts", "bool" or "".
+
+    Readers that hash rows (ledger/chain.py) normalise values by kind, so SQLite's text
+    timestamps and 0/1 booleans hash like PostgreSQL's."""
+    found: dict[str, str] = {}
+    for line in TABLES[table].split(","):
+        words = line.split()
+        if words and words[0].isidentifier() and words[0].upper() not in ("PRIMARY", "UNIQUE"):
+            found[words[0]] = _kind(" ".join(words[1:]))
+    for name, kind in ADDED_COLUMNS.get(table, {}).items():
+        found[name] = _kind(kind)
+    return found
+
+
+def _kind(definition: str) -> str:
+    return "ts" if "{ts}" in definition else "bool" if "{bool}" in definition else ""
 
 
 def _statements(conn: Connection, schema: str) -> list[str]:
@@ -138,12 +205,35 @@ def _statements(conn: Connection, schema: str) -> list[str]:
             "LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION "
             "'the vcsync ledger is insert-only: % on % refused', TG_OP, TG_TABLE_NAME; END $$",
         ]
-    for table, columns in TABLES.items():
-        statements.append(f"CREATE TABLE IF NOT EXISTS {quoted[table]} ({columns.format(**fill)})")
-        statements += _guards(kind, quoted[table], table, schema)
+    statements += [f"DROP VIEW IF EXISTS {quoted[view]}" for view in reversed(VIEWS)]
+    for table, definition in TABLES.items():
+        exists = conn.has_table(schema, table)
+        statements.append(
+            f"CREATE TABLE IF NOT EXISTS {quoted[table]} ({definition.format(**fill)})"
+        )
+        present = _present_columns(conn, schema, table) if exists else set()
+        statements += [
+            f"ALTER TABLE {quoted[table]} ADD COLUMN {name} {column.format(**fill)}"
+            for name, column in ADDED_COLUMNS.get(table, {}).items()
+            if name not in present
+        ]
+        if not exists:
+            statements += _guards(kind, quoted[table], table, schema)
     for view, query in VIEWS.items():
         statements.append(f"CREATE VIEW {quoted[view]} AS {query.format(**fill)}")
     return statements
+
+
+def _present_columns(conn: Connection, schema: str, table: str) -> set[str]:
+    if conn.target.kind == POSTGRES:
+        rows = conn.query(
+            "SELECT attname FROM pg_attribute WHERE attrelid = to_regclass(%s) AND attnum > 0 "
+            "AND NOT attisdropped",
+            [conn.table(schema, table)],
+        )
+    else:
+        rows = conn.query("SELECT name FROM pragma_table_info(%s)", [f"{schema}__{table}"])
+    return {row[0] for row in rows}
 
 
 def _guards(kind: str, quoted: str, table: str, schema: str) -> list[str]:
@@ -162,8 +252,33 @@ def _guards(kind: str, quoted: str, table: str, schema: str) -> list[str]:
     ]
 
 
-def ensure_ledger(conn: Connection, schema: str, *, own_transaction: bool = True) -> None:
-    """Create the ledger on first use; refuse one written by a newer vcsync. Call under the lock."""
+def missing_guards(conn: Connection, schema: str) -> list[str]:
+    """The ledger tables whose insert-only triggers are gone (dropped by hand)."""
+    if conn.target.kind == POSTGRES:
+        rows = conn.query(
+            "SELECT c.relname, count(t.tgname) FROM pg_class c "
+            "JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "LEFT JOIN pg_trigger t ON t.tgrelid = c.oid "
+            "AND t.tgname IN ('insert_only', 'insert_only_truncate') AND t.tgenabled <> 'D' "
+            "WHERE n.nspname = %s AND c.relkind = 'r' GROUP BY c.relname",
+            [schema],
+        )
+        guarded = {name for name, count in rows if count == 2}
+    else:
+        rows = conn.query(
+            "SELECT tbl_name, count(*) FROM sqlite_schema WHERE type = 'trigger' "
+            "AND name LIKE %s GROUP BY tbl_name",
+            [f"{schema}__%_no_%"],
+        )
+        guarded = {name.removeprefix(f"{schema}__") for name, count in rows if count == 2}
+    return [table for table in TABLES if table not in guarded and conn.has_table(schema, table)]
+
+
+def ensure_ledger(
+    conn: Connection, schema: str, deployment_id: str, *, own_transaction: bool = True
+) -> None:
+    """Create the ledger on first use, upgrade an older one in place, refuse one written
+    by a newer vcsync. Call under the lock."""
     from datetime import UTC, datetime
 
     if conn.has_table(schema, "ledger_version"):
@@ -174,7 +289,8 @@ def ensure_ledger(conn: Connection, schema: str, *, own_transaction: bool = True
                 f"the ledger in {conn.target.display} has version {found}, written by a newer "
                 f"vcsync (this one knows {LEDGER_VERSION}); upgrade vcsync."
             )
-        return
+        if found == LEDGER_VERSION:
+            return
     if own_transaction:
         conn.begin()
     try:
@@ -182,8 +298,8 @@ def ensure_ledger(conn: Connection, schema: str, *, own_transaction: bool = True
             conn.run(statement)
         conn.execute(
             f"INSERT INTO {conn.table(schema, 'ledger_version')} "
-            "(version, load_dts, record_source) VALUES (%s, %s, %s)",
-            [LEDGER_VERSION, datetime.now(UTC), RECORD_SOURCE],
+            "(version, load_dts, record_source, deployment_id) VALUES (%s, %s, %s, %s)",
+            [LEDGER_VERSION, datetime.now(UTC), RECORD_SOURCE, deployment_id],
         )
         if own_transaction:
             conn.commit()

@@ -1,7 +1,9 @@
 """The only code that writes ledger rows, and it only inserts.
 
-Each write checks it touched exactly the rows it meant to. `deployment_log` rows are
-chained: each carries the hash of the row before it, so an edit to history shows.
+Each write checks it touched exactly the rows it meant to. A run's `deployment_log`
+row (written when it starts) and its `deployment_end` row (when it ends) are links of
+the hash chain of ledger/chain.py; every other row carries the run's deployment_id and
+is covered by the digest in the end row.
 """
 
 from __future__ import annotations
@@ -13,10 +15,9 @@ from typing import NamedTuple
 
 from vcsync.db import Connection
 from vcsync.errors import OperationFailed
-from vcsync.ledger.schema import RECORD_SOURCE
+from vcsync.ledger.chain import hash_kind, head, link_hash, normalised, rows_digest
+from vcsync.ledger.schema import RECORD_SOURCE, columns
 from vcsync.snapshot import Snapshot, snapshot_hash, snapshot_json
-
-GENESIS = "0" * 64
 
 
 def hash_key(business_key: str) -> str:
@@ -45,10 +46,41 @@ class MigrationEvent(NamedTuple):
     failed_statement_index: int | None = None
     failed_statement: str | None = None
     error: str | None = None
+    down_no_transaction: bool | None = None
+
+
+class RunStart(NamedTuple):
+    """What a run's deployment_log row says when the run starts."""
+
+    deployment_id: str
+    environment: str
+    target: str
+    operation: str
+    operator: str
+    host: str
+    commit_sha: str | None
+    ref: str | None
+    tag: str | None
+    dirty: bool
+    vcsync_version: str
+    dry_run: bool
+    reason: str | None
+    started_at: datetime
+
+
+class RunEnd(NamedTuple):
+    """What a run's deployment_end row says: how it ended."""
+
+    deployment_id: str
+    outcome: str  # succeeded, failed, interrupted
+    error: str | None
+    migrations: str
+    ended_at: datetime
+    duration_ms: int
 
 
 class Deployment(NamedTuple):
-    """One run of migrate, rollback, baseline or repair: a `deployment_log` row."""
+    """One run of migrate, rollback, baseline or repair as history shows it."""
 
     deployment_id: str
     environment: str
@@ -106,9 +138,16 @@ def migration_rows(
         del fields[key]
     return [
         (
-            f"INSERT INTO {hub} (migration_hk, version, version_sort, load_dts, record_source) "
-            "VALUES (%s, %s, %s, %s, %s) ON CONFLICT (migration_hk) DO NOTHING",
-            [hk, event.version, event.version_sort, event.load_dts, RECORD_SOURCE],
+            f"INSERT INTO {hub} (migration_hk, version, version_sort, load_dts, record_source, "
+            "deployment_id) VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (migration_hk) DO NOTHING",
+            [
+                hk,
+                event.version,
+                event.version_sort,
+                event.load_dts,
+                RECORD_SOURCE,
+                event.deployment_id,
+            ],
         ),
         _insert_sql(
             conn.table(schema, "schema_migration_s"),
@@ -124,8 +163,36 @@ def record_migration(conn: Connection, schema: str, event: MigrationEvent) -> No
     _insert_one(conn, conn.table(schema, "schema_migration_s"), *satellite)
 
 
-def row_hash(prev_hash: str, deployment: Deployment) -> str:
-    """The chain link: SHA-256 over the previous hash and this row's values."""
+def record_progress(
+    conn: Connection,
+    schema: str,
+    migration_hk: str,
+    deployment_id: str,
+    load_dts: datetime,
+    operation: str,
+    committed: int,
+    count: int,
+) -> None:
+    """How far a script running outside a transaction has committed; outside any
+    transaction itself, so it survives the run being killed next."""
+    _insert(
+        conn,
+        conn.table(schema, "migration_progress"),
+        {
+            "migration_hk": migration_hk,
+            "deployment_id": deployment_id,
+            "load_dts": load_dts,
+            "operation": operation,
+            "statements_committed": committed,
+            "statement_count": count,
+            "record_source": RECORD_SOURCE,
+        },
+    )
+
+
+def legacy_row_hash(prev_hash: str, deployment: Deployment) -> str:
+    """A version-1 link (a deployment_log row written whole at the end of its run, before
+    runs had end rows): SHA-256 over the previous hash and the row's values."""
     values = {
         k: v.astimezone(UTC).isoformat() if isinstance(v, datetime) else v
         for k, v in deployment._asdict().items()
@@ -134,22 +201,41 @@ def row_hash(prev_hash: str, deployment: Deployment) -> str:
     return hashlib.sha256(payload.encode()).hexdigest()
 
 
-def record_deployment(conn: Connection, schema: str, deployment: Deployment) -> None:
-    """Append to deployment_log under the deploy lock (seq and chain need no race)."""
-    table = conn.table(schema, "deployment_log")
-    last = conn.query(f"SELECT seq, row_hash FROM {table} ORDER BY seq DESC LIMIT 1")
-    seq, prev = (last[0][0] + 1, last[0][1]) if last else (1, GENESIS)
-    _insert(
-        conn,
-        table,
-        {
-            "seq": seq,
-            **deployment._asdict(),
-            "prev_hash": prev,
-            "row_hash": row_hash(prev, deployment),
-            "record_source": RECORD_SOURCE,
-        },
-    )
+def _append_link(
+    conn: Connection, schema: str, table: str, row: dict[str, object], key: bytes | None
+) -> str:
+    """Insert `row` as the chain's next link (under the deploy lock: no race); its hash."""
+    seq, prev = head(conn, schema)
+    full = {
+        "seq": seq + 1,
+        **row,
+        "hash_kind": hash_kind(key),
+        "prev_hash": prev,
+        "record_source": RECORD_SOURCE,
+    }
+    names = list(columns(table))
+    values = normalised(table, names, tuple(full.get(name) for name in names))
+    full["row_hash"] = link_hash(prev, table, values, key)
+    _insert(conn, conn.table(schema, table), full)
+    return str(full["row_hash"])
+
+
+def record_start(conn: Connection, schema: str, start: RunStart, key: bytes | None) -> None:
+    """The run's first link, before anything runs, so a killed run still shows in history."""
+    row = {
+        **start._asdict(),
+        "outcome": "running",
+        "error": None,
+        "migrations": "",
+        "duration_ms": 0,
+    }
+    _append_link(conn, schema, "deployment_log", row, key)
+
+
+def record_end(conn: Connection, schema: str, end: RunEnd, key: bytes | None) -> None:
+    """The run's closing link, with the digest of every other row the run wrote."""
+    digest = rows_digest(conn, schema, end.deployment_id, key)
+    _append_link(conn, schema, "deployment_end", {**end._asdict(), "rows_digest": digest}, key)
 
 
 def record_snapshot(

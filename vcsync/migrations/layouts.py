@@ -12,14 +12,15 @@ from collections.abc import Callable, Iterable, Sequence
 from functools import lru_cache
 from typing import NamedTuple
 
-from vcsync.migrations.versions import Version, parse_version
+from vcsync.migrations.versions import DIESEL_COUNTED, Version, parse_version
 
 UP, DOWN = "up", "down"
 
 
 class Script(NamedTuple):
     """One script of a migration; `section` names the half of a markers-layout file;
-    `metadata` is diesel's metadata.toml beside up.sql (`run_in_transaction = false`)."""
+    `metadata` is diesel's metadata.toml beside up.sql and down.sql: its
+    `run_in_transaction = false` holds for both, as diesel runs and reverts them."""
 
     path: str
     section: str | None = None
@@ -38,10 +39,23 @@ class Migration(NamedTuple):
 
 
 class Discovery(NamedTuple):
+    """What the migrations folder holds. `migrate` and `rollback` refuse to start while
+    anything is `misnamed` or `not_runnable`: nothing is silently skipped."""
+
     layout: str
     migrations: tuple[Migration, ...]  # versioned in version order, then repeatables
     orphan_rollbacks: tuple[str, ...]  # VC002
-    misnamed: tuple[str, ...]  # VC005
+    misnamed: tuple[str, ...]  # VC005: looks like a migration, but cannot be placed
+    unrunnable: tuple[Migration, ...] = ()  # VC005: goose Go migrations, in version order
+
+    def not_runnable(self, baseline: Version | None) -> tuple[Migration, ...]:
+        """The unrunnable migrations above `baseline`: adopted history at or below it was
+        run by the tool before vcsync, and vcsync never needs to run it."""
+        return tuple(
+            m
+            for m in self.unrunnable
+            if baseline is None or m.version is None or m.version.key > baseline.key
+        )
 
     def scripts(self) -> Iterable[tuple[Migration, Script]]:
         for migration in self.migrations:
@@ -64,8 +78,15 @@ _FLYWAY = re.compile(r"^(?P<kind>[VU])(?P<ver>\d+(?:[._]\d+)*)__(?P<desc>.+)\.sq
 _flyway_name = lru_cache(maxsize=None)(_FLYWAY.match)
 _REPEATABLE = re.compile(r"^R__(?P<desc>.+)\.sql$")
 _UPDOWN = re.compile(r"^(?P<ver>\d+)_(?P<desc>.+)\.(?P<dir>up|down)\.sql$", re.ASCII)
-_DIESEL_DIR = re.compile(r"^(?P<ver>\d{4}-\d{2}-\d{2}-\d{6}|\d+)_(?P<desc>.+)$", re.ASCII)
+# diesel's folders, as its releases named them: `20170708123456_x`, `2017-09-23-123456_x`
+# and today's `2024-01-01-000000-0000_x` (see versions.py for how the counter sorts).
+_DIESEL_DIR = re.compile(
+    rf"^(?P<ver>{DIESEL_COUNTED}|\d{{4}}-\d{{2}}-\d{{2}}-\d{{6}}|\d+)_(?P<desc>.+)$", re.ASCII
+)
 _MARKERS = re.compile(r"^(?P<ver>\d+)_(?P<desc>.+)\.sql$", re.ASCII)
+# goose registers `00005_seed.go` from Go code and skips `_test.go` files (as Go does);
+# vcsync runs SQL only, so such a file is a migration it can never run.
+_GOOSE_GO = re.compile(r"^(?P<ver>\d+)_(?P<desc>.+)\.go$", re.ASCII)
 ROLLBACK_SUFFIX = "_rollback"
 
 
@@ -213,9 +234,10 @@ def discover_updown(paths: Sequence[str], folders: Folders) -> Discovery:
             orphans.append(found[DOWN])
             continue
         version = parse_version(match["ver"], joined=True)
-        down = Script(found[DOWN]) if DOWN in found else None
+        settings = metadata.get(folder)
+        down = Script(found[DOWN], None, settings) if DOWN in found else None
         migrations.append(
-            Migration(version, match["desc"], Script(found[UP], None, metadata.get(folder)), down)
+            Migration(version, match["desc"], Script(found[UP], None, settings), down)
         )
     return _sorted("updown", migrations, orphans, misnamed)
 
@@ -244,6 +266,21 @@ def discover_markers(paths: Sequence[str], folders: Folders) -> Discovery:
     return _sorted("markers", migrations, [], misnamed)
 
 
+def goose_go_migrations(paths: Sequence[str], folders: Folders) -> tuple[Migration, ...]:
+    """goose's Go migrations directly in the migrations folder (whatever the layout says:
+    vcsync can run none of them, so none may pass unnoticed)."""
+    found = []
+    for path in paths:
+        rest = _relative(path, folders.migrations)
+        if rest is None or "/" in rest or rest.endswith("_test.go"):
+            continue
+        match = _GOOSE_GO.match(rest)
+        if match:
+            version = parse_version(match["ver"], joined=True)
+            found.append(Migration(version, match["desc"], Script(path), None))
+    return tuple(sorted(found, key=lambda m: (m.version.key if m.version else (), m.up.path)))
+
+
 def detect_layout(paths: Sequence[str], folders: Folders, read_head: Callable[[str], str]) -> str:
     """`layout = "auto"`: decide by file names; read one file only to tell markers apart."""
     names = [p for p in paths if _relative(p, folders.migrations) is not None]
@@ -258,15 +295,19 @@ def detect_layout(paths: Sequence[str], folders: Folders, read_head: Callable[[s
     candidates = [n for n in names if _MARKERS.match(_name(n))]
     if candidates and any(m in read_head(candidates[0]) for m in ("-- migrate:", "-- +goose")):
         return "markers"
+    if goose_go_migrations(paths, folders):
+        return "markers"
     return "split" if not candidates else "markers"
 
 
 def discover(layout: str, paths: Sequence[str], folders: Folders) -> Discovery:
     if layout in ("split", "flyway"):
-        return discover_flyway(paths, folders, split=layout == "split")
-    if layout == "updown":
-        return discover_updown(paths, folders)
-    return discover_markers(paths, folders)
+        found = discover_flyway(paths, folders, split=layout == "split")
+    elif layout == "updown":
+        found = discover_updown(paths, folders)
+    else:
+        found = discover_markers(paths, folders)
+    return found._replace(unrunnable=goose_go_migrations(paths, folders))
 
 
 def rollback_path(migration: Migration, layout: str, folders: Folders) -> str:

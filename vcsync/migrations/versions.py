@@ -6,7 +6,14 @@ import re
 from dataclasses import dataclass, field
 from functools import cache
 
+from vcsync.errors import ConfigError
+
 _SEPARATORS = re.compile(r"[._-]")
+# `diesel migration generate` now writes `2024-01-01-000000-0000`: the second, then a
+# four-digit hexadecimal counter of the migrations generated within it (`{:04x}`).
+DIESEL_COUNTED = r"\d{4}-\d{2}-\d{2}-\d{6}-[0-9A-Fa-f]{4}"
+_DIESEL_COUNTED = re.compile(rf"^{DIESEL_COUNTED}$", re.ASCII)
+_USER_VERSION = re.compile(rf"^(?:\d+(?:[._-]\d+)*|{DIESEL_COUNTED})$", re.ASCII)
 
 
 @dataclass(frozen=True, order=True, slots=True)
@@ -27,8 +34,19 @@ class Version:
 @cache  # a check discovers the same names in the index and each base
 def parse_version(text: str, *, joined: bool = False) -> Version:
     """Dotted/underscored segments (Flyway), or with `joined` one timestamp whose
-    separators are removed (diesel's `2017-09-23-123456` == `20170923123456`)."""
-    if joined:
+    separators are removed (diesel's `2017-09-23-123456` == `20170923123456`).
+
+    diesel's counter (`2024-01-01-000000-000a`) is a second segment after the timestamp,
+    counted from 1 (`-0000` is 1, `-000a` is 11). So the three spellings interleave by
+    the second; within a second, a folder written without a counter comes first, then the
+    counted ones in counter order (diesel compares versions as text, `20240101000000` <
+    `202401010000000000` < `20240101000000000a`, and runs them in that order too); and only
+    folders of the same second and the same counter share a version (VC003).
+    """
+    if _DIESEL_COUNTED.match(text):
+        second, counter = text.rsplit("-", 1)
+        segments = [int(second.replace("-", "")), int(counter, 16) + 1]
+    elif joined:
         segments = [int(text.replace("-", "").replace("_", "") or "0")]
     else:
         segments = [int(s) for s in _SEPARATORS.split(text) if s]
@@ -39,5 +57,9 @@ def parse_version(text: str, *, joined: bool = False) -> Version:
 
 def version_from_user(text: str) -> Version:
     """A version typed by a user (config `baseline`, `--to`): either spelling compares right."""
+    if not _USER_VERSION.match(text):
+        raise ConfigError(
+            f"{text!r} is not a version; give one such as 1.4.0, 000123 or 2024-01-01-000000."
+        )
     digits = text.replace("-", "")
     return parse_version(text, joined=digits.isdigit() and len(digits) >= 14)

@@ -6,6 +6,7 @@ from collections.abc import Iterator
 
 from vcsync.migrations.layouts import Script, rollback_path
 from vcsync.migrations.markers import MARKERS, marker_style
+from vcsync.migrations.versions import version_from_user
 from vcsync.rules import ERROR, Example, Hit, Rule, register
 from vcsync.rules.context import Context
 from vcsync.sql.comments import is_blank_sql
@@ -138,6 +139,7 @@ _NAMING = {
 
 
 def _misnamed(ctx: Context) -> Iterator[Hit]:
+    """Files `migrate` and `rollback` refuse to start with (see deploy/plan.py)."""
     naming = _NAMING[ctx.discovery.layout]
     for path in ctx.discovery.misnamed:
         yield Hit(
@@ -147,6 +149,16 @@ def _misnamed(ctx: Context) -> Iterator[Hit]:
             f"this file looks like a migration but does not follow the "
             f"{ctx.discovery.layout} layout's naming ({naming}); rename it.",
         )
+    baseline = version_from_user(ctx.config.baseline) if ctx.config.baseline else None
+    for migration in ctx.discovery.not_runnable(baseline):
+        yield Hit(
+            migration.up.path,
+            1,
+            1,
+            "this is a goose Go migration, which vcsync cannot run (it runs SQL only); "
+            "rewrite it as a SQL migration with `-- +goose Up` and `-- +goose Down` "
+            "sections, or remove it.",
+        )
 
 
 register(
@@ -154,7 +166,11 @@ register(
         code="VC005",
         name="misnamed-file",
         severity=ERROR,
-        summary="A file in the migrations folder does not follow the layout's naming.",
+        summary=(
+            "A file in the migrations folder looks like a migration but is misnamed, or is "
+            "one vcsync cannot run (goose's Go migrations); `migrate` and `rollback` refuse "
+            "to start while one is there."
+        ),
         bad=Example(
             {
                 UP: CREATE,
