@@ -17,11 +17,17 @@ from vcsync.config import Config
 from vcsync.db import Connection, connect
 from vcsync.db.urls import SQLITE, Target
 from vcsync.deploy.plan import Deployable, load_deployables
+from vcsync.deploy.refs import anchored_heads
 from vcsync.deploy.session import TargetResult
 from vcsync.deploy.targets import environment_targets
-from vcsync.ledger.audit import broken_links
+from vcsync.ledger.audit import anchor_problems, broken_links
 from vcsync.ledger.chain import ledger_key
-from vcsync.ledger.reader import MigrationState, latest_snapshot, migration_states
+from vcsync.ledger.reader import (
+    MigrationState,
+    latest_snapshot,
+    migration_states,
+    unfinished_runs,
+)
 from vcsync.rules import GATES, RULES, Finding
 from vcsync.scratch import SCRATCH, scratch_database, snapshot_of
 from vcsync.source import ref_source
@@ -145,14 +151,30 @@ def _ledger_findings(
         for key, state in sorted(states.items()):
             if state.applied and key[:1] != "~":
                 found += _compare(env, state, in_git.get(key), ever, config.dialect)
-        for problem in broken_links(conn, schema, ledger_key()):
+        anchored = anchored_heads(project.repo, env).get(target.display)
+        problems = broken_links(conn, schema, ledger_key())
+        if anchored is not None:
+            problems += anchor_problems(conn, schema, anchored, f"refs/deployments/{env}")
+        for problem in problems:
             found.append(
                 _finding(
                     "VC209", f"{env}: {problem}; the audit trail no longer proves what ran there."
                 )
             )
         recorded = latest_snapshot(conn, schema)
-        if recorded is not None:
+        unsealed = [run for run in unfinished_runs(conn, schema) if run.migrations]
+        if unsealed and conn.lock_holder(schema) is None:
+            run = unsealed[-1]
+            found.append(
+                _finding(
+                    "VC402",
+                    f"{env}: the {run.operation} of {run.started_at:%Y-%m-%d %H:%M} "
+                    f"(deployment {run.deployment_id[:12]}) was interrupted after it applied "
+                    f"{run.migrations}, so no schema was recorded after it and drift cannot be "
+                    f"judged; run `vcsync migrate --env {env}` to record it.",
+                )
+            )
+        elif recorded is not None:
             deployment, snapshot = recorded
             for change in diff_snapshots(snapshot, take_snapshot(conn, schema)):
                 found.append(

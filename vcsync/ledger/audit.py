@@ -144,3 +144,21 @@ def _coverage_problems(conn: Connection, schema: str, chain: list[Link]) -> list
                     "log does not have (inserted, or its log rows were deleted)"
                 )
     return sorted(set(problems), key=problems.index)
+
+
+def anchor_problems(
+    conn: Connection, schema: str, anchored: tuple[int, str], where: str
+) -> list[str]:
+    """The chain against a head kept outside the database (`where` names it): the link
+    it names must still be there, unchanged."""
+    seq, expected = anchored
+    found = [link for link in links(conn, schema) if link.seq == seq]
+    if not found:
+        newest = max((link.seq for link in links(conn, schema)), default=0)
+        return [
+            f"{where} anchors ledger link {seq}, but the chain ends at link {newest}: "
+            "its newest rows were deleted"
+        ]
+    if all(link.row_hash != expected for link in found):
+        return [f"ledger link {seq} is not the one {where} anchors: the chain was rewritten"]
+    return []
