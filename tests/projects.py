@@ -7,7 +7,7 @@ import sqlite3
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from tests.helpers import Run, make_repo, vcsync
+from tests.helpers import SPLIT_CONFIG, Run, make_repo, vcsync
 
 SECRET = "pw-Hunter2"
 
@@ -80,3 +80,9 @@ def make_project(tmp_path: Path, kind: str, url: str, extra_config: str = "") ->
         '[tool.vcsync.environments.production]\nurl = "sqlite:///production.db"\n'
     )
     return Project(make_repo(tmp_path / "p", BASE, config=config), kind, url)
+
+
+def project_with(tmp_path: Path, kind: str, url: str, files: dict[str, str]) -> Project:
+    """A split-layout project holding exactly `files`, with `staging` at `url`."""
+    config = f'{SPLIT_CONFIG}[tool.vcsync.environments.staging]\nurl = "{url}"\n'
+    return Project(make_repo(tmp_path / "p", files, config=config), kind, url)

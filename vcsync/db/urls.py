@@ -57,7 +57,7 @@ def resolve(url: str, where: str) -> str:
     return value
 
 
-def is_postgres(dsn: str) -> bool:
+def _is_postgres(dsn: str) -> bool:
     """A PostgreSQL URL, or libpq's keyword/value form (`host=... dbname=...`)."""
     return dsn.startswith(_URL_FORMS) or (_SCHEME.match(dsn) is None and "=" in dsn)
 
@@ -176,7 +176,7 @@ def target_for(environment: str, url: str, root: Path, schema: str | None = None
         rest = real[len("sqlite:///") :]
         path = Path(rest) if rest.startswith("/") else root / rest
         return Target(environment, SQLITE, str(path), f"sqlite:///{rest}", path, schema)
-    if is_postgres(real):
+    if _is_postgres(real):
         display = identity(libpq_fields(real, where))
         return Target(environment, POSTGRES, real, display, None, schema)
     scheme = _SCHEME.match(real)

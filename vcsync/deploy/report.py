@@ -24,6 +24,7 @@ CELL = {
     "failed": "failed",
     "rolled_back": "rolled back",
     "rollback_failed": "rollback failed",
+    "running": "interrupted",  # a script outside a transaction cut off half-way
 }
 
 
@@ -124,12 +125,14 @@ def history(
             continue
         conn = connect(target, holder="vcsync history", create=False)
         try:
-            result.append(
-                (
-                    target.display,
-                    deployments(conn, target.ledger_schema(config.ledger_schema), limit),
-                )
-            )
+            schema = target.ledger_schema(config.ledger_schema)
+            runs = deployments(conn, schema, limit)
+            if conn.lock_holder(schema) is None:  # no run is alive: one without an end died
+                runs = [
+                    run._replace(outcome="interrupted") if run.outcome == "running" else run
+                    for run in runs
+                ]
+            result.append((target.display, runs))
         finally:
             conn.close()
     return result

@@ -127,7 +127,7 @@ def _irreversible(state: MigrationState) -> bool:
 def _record_nothing_undone(session: Session, item: Deployable) -> None:
     """--allow-irreversible: the step is recorded as rolled back, and says nothing ran."""
     session.record(session.event(item, "rolled_back", duration_ms=0))
-    session.steps.append(
+    session.note(
         StepResult(
             item.version,
             item.migration.description,

@@ -41,6 +41,7 @@ from vcsync.ledger.writer import (
     hash_key,
     migration_rows,
     record_end,
+    record_hub,
     record_migration,
     record_progress,
     record_snapshot,
@@ -297,7 +298,7 @@ class Session:
             self._fail(item, prepared, failed, down_text, 0, outside=no_transaction)
         assert isinstance(prepared, Prepared)
         if prepared.outside and self.dry_run:
-            return self._note(
+            return self.note(
                 StepResult(
                     item.version,
                     item.migration.description,
@@ -331,7 +332,7 @@ class Session:
                 self.conn.rollback()
                 raise
         detail = f"ran outside vcsync's transaction: {prepared.why_outside()}"
-        return self._note(
+        return self.note(
             StepResult(
                 item.version,
                 item.migration.description,
@@ -372,6 +373,8 @@ class Session:
         hk = hash_key(item.business_key)
         count = len(prepared.statements)
         committed = 0
+        # the hub first: progress rows must name a migration the ledger knows
+        self._transaction(lambda: record_hub(self.conn, self.schema, self.event(item, "running")))
         self._progress_row(hk, committed, count)
         for index, statement in enumerate(prepared.statements, start=1):
             try:
@@ -431,7 +434,7 @@ class Session:
                     outside=outside,
                 )
             )
-        self._note(
+        self.note(
             StepResult(
                 item.version, item.migration.description, "failed", duration_ms, failure.message
             )
@@ -522,7 +525,7 @@ class Session:
             position, number = owners[exc.index]
             each = _ms(start) // (position + 1)
             for item in batch[:position]:
-                self._note(StepResult(item.version, item.migration.description, "applied", each))
+                self.note(StepResult(item.version, item.migration.description, "applied", each))
             item, prepared = pairs[position]
             if number:
                 failure = _statement_failed(number, prepared, prepared.statements[number - 1], exc)
@@ -535,13 +538,13 @@ class Session:
             self._fail(item, failure, "failed", None, each, outside=False)
         each = _ms(start) // len(batch)
         for item in batch:
-            self._note(StepResult(item.version, item.migration.description, "applied", each))
+            self.note(StepResult(item.version, item.migration.description, "applied", each))
 
     def _announce(self, version: str, description: str) -> None:
         if self.progress:
             self.progress(StepResult(version, description, "running", 0))
 
-    def _note(self, step: StepResult) -> StepResult:
+    def note(self, step: StepResult) -> StepResult:
         self.steps.append(step)
         if self.progress:
             self.progress(step)

@@ -3,7 +3,7 @@ the schema snapshots recorded after deployments."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
 
 from vcsync.db import Connection, Row
@@ -13,6 +13,7 @@ from vcsync.snapshot import Snapshot, snapshot_from_json
 # A failed rollback leaves its migration applied (DESIGN §4): the next migrate must not
 # run its up again, and the next rollback retries that same migration.
 APPLIED = ("applied", "baselined", "rollback_failed")
+_TICK = timedelta(microseconds=1)
 RUNNING = "running"  # a script outside a transaction was interrupted half-way
 
 
@@ -93,14 +94,29 @@ def _with_progress(
     )
     rows = conn.query(
         f"SELECT h.version_sort, p.load_dts, p.deployment_id, p.operation, "
-        f"p.statements_committed, p.statement_count FROM {progress} p "
+        f"p.statements_committed, p.statement_count, h.version FROM {progress} p "
         f"JOIN {hub} h ON h.migration_hk = p.migration_hk ORDER BY p.load_dts"
     )
     newest = {row[0]: row for row in rows}
-    for key, (_, when, deployment_id, operation, committed, count) in newest.items():
+    for key, (_, when, deployment_id, operation, committed, count, version) in newest.items():
         state = states.get(key)
-        if state is None:
-            continue  # progress without a satellite row: its hub came with a state row
+        if state is None:  # its first run was cut off before any state row
+            state = MigrationState(
+                version,
+                key,
+                "pending",
+                "",
+                None,
+                None,
+                deployment_id,
+                _when(when) - _TICK,
+                True,
+                None,
+                None,
+                None,
+                None,
+                None,
+            )
         if _when(when) > state.changed_at:
             states[key] = state._replace(
                 status=RUNNING,

@@ -156,6 +156,12 @@ def migration_rows(
     ]
 
 
+def record_hub(conn: Connection, schema: str, event: MigrationEvent) -> None:
+    """The migration's hub row alone, on first sight (before its first progress row)."""
+    hub_sql, hub_params = migration_rows(conn, schema, event)[0]
+    conn.execute(hub_sql, hub_params)
+
+
 def record_migration(conn: Connection, schema: str, event: MigrationEvent) -> None:
     """Hub row on first sight, then the satellite row; inside the caller's transaction."""
     (hub_sql, hub_params), satellite = migration_rows(conn, schema, event)
