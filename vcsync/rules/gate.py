@@ -62,9 +62,11 @@ register_gate(
         code="VC209",
         name="ledger-tampered",
         severity=ERROR,
-        summary="A deployment_log row was edited, removed or inserted out of order.",
-        bad="An UPDATE with the triggers disabled changed who ran a deployment.",
-        good="Every row carries the hash of the row before it, unchanged.",
+        summary="A ledger row was edited, deleted or inserted, its insert-only triggers were "
+        "dropped, or the chain lost the head anchored in refs/deployments/<env>.",
+        bad="With the triggers disabled, a status was flipped from applied to rolled_back.",
+        good="Every link follows the one before it, every run's rows match the digest its end "
+        "row holds, and the anchored head is still in the chain.",
     )
 )
 register_gate(
