@@ -37,6 +37,9 @@ def kind(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
+DATA_BETWEEN_TABLES = {**table(1), **mig(2, "data", OWN_COMMIT, "DROP TABLE t2;\n"), **table(3)}
+
+
 def make(
     request: pytest.FixtureRequest, tmp_path: Path, kind: str, files: dict[str, str]
 ) -> Project:
@@ -73,12 +76,7 @@ def statuses(project: Project) -> dict[str, str]:
 def test_a_dry_run_stops_before_a_script_with_its_own_commit_and_changes_nothing(
     request: pytest.FixtureRequest, tmp_path: Path, kind: str
 ) -> None:
-    project = make(
-        request,
-        tmp_path,
-        kind,
-        {**table(1), **mig(2, "data", OWN_COMMIT, "DROP TABLE t2;\n"), **table(3)},
-    )
+    project = make(request, tmp_path, kind, DATA_BETWEEN_TABLES)
     run = project.run("migrate", "--env", "staging", "--dry-run")
     assert run.exit_code == 0, run.stderr
     assert [line.split()[:2] for line in run.lines[:2]] == [["applied", "1"], ["not", "executed"]]
@@ -91,12 +89,7 @@ def test_a_dry_run_stops_before_a_script_with_its_own_commit_and_changes_nothing
 def test_a_real_migrate_runs_a_script_with_its_own_commit_outside_vcsyncs_transaction(
     request: pytest.FixtureRequest, tmp_path: Path, kind: str
 ) -> None:
-    project = make(
-        request,
-        tmp_path,
-        kind,
-        {**table(1), **mig(2, "data", OWN_COMMIT, "DROP TABLE t2;\n"), **table(3)},
-    )
+    project = make(request, tmp_path, kind, DATA_BETWEEN_TABLES)
     run = project.run("migrate", "--env", "staging")
     assert run.exit_code == 0, run.stderr
     assert (

@@ -30,7 +30,7 @@ from vcsync.errors import GitError, OperationFailed, VcsyncError
 from vcsync.gitrepo import Repo, fetch_hint
 from vcsync.ledger.chain import ledger_key
 from vcsync.ledger.schema import RECORD_SOURCE, ensure_ledger
-from vcsync.ledger.writer import RunEnd, RunStart, hash_key, record_end, record_start
+from vcsync.ledger.writer import Deployment, RunEnd, hash_key, record_end, record_start
 from vcsync.scripts import load_script
 from vcsync.source import Source, ref_source
 
@@ -359,12 +359,12 @@ def _stage(conn: Connection, schema: str, record: ReleaseRecord) -> None:
     record_end(conn, schema, RunEnd(deployment_id, "succeeded", None, "", record.load_dts, 0), key)
 
 
-def _release_run(conn: Connection, record: ReleaseRecord, deployment_id: str) -> RunStart:
+def _release_run(conn: Connection, record: ReleaseRecord, deployment_id: str) -> Deployment:
     """Recording a release is a run of its own in the chain, so its rows are sealed too."""
     from vcsync import __version__
     from vcsync.deploy.provenance import operator
 
-    return RunStart(
+    return Deployment(
         deployment_id=deployment_id,
         environment=record.environment,
         target=conn.target.display,
@@ -379,6 +379,10 @@ def _release_run(conn: Connection, record: ReleaseRecord, deployment_id: str) ->
         dry_run=False,
         reason=f"release {record.tag}",
         started_at=record.load_dts,
+        outcome="running",
+        error=None,
+        migrations="",
+        duration_ms=0,
     )
 
 

@@ -34,9 +34,9 @@ from vcsync.ledger.reader import MigrationState, migration_states, unfinished_ru
 from vcsync.ledger.schema import ensure_ledger
 from vcsync.ledger.writer import (
     SERVER_DURATION,
+    Deployment,
     MigrationEvent,
     RunEnd,
-    RunStart,
     ServerValue,
     hash_key,
     migration_rows,
@@ -170,8 +170,11 @@ class Session:
     ) -> None:
         self.conn.close()
 
-    def _transaction(self, body: Callable[[], None]) -> None:
-        self.conn.begin()
+    def _transaction(self, body: Callable[[], None], *, opened: bool = False) -> None:
+        """`body`, then commit; roll back if it fails. `opened`: the transaction is open
+        already (a script's statements wait in it for their ledger row)."""
+        if not opened:
+            self.conn.begin()
         try:
             body()
             self.conn.commit()
@@ -204,8 +207,8 @@ class Session:
             )
         record_start(self.conn, self.schema, self._run_start(), self.key)
 
-    def _run_start(self) -> RunStart:
-        return RunStart(
+    def _run_start(self) -> Deployment:
+        return Deployment(
             deployment_id=self.deployment_id,
             environment=self.target.environment,
             target=self.target.display,
@@ -220,6 +223,10 @@ class Session:
             dry_run=self.dry_run,
             reason=self.reason,
             started_at=self.started,
+            outcome="running",
+            error=None,
+            migrations="",
+            duration_ms=0,
         )
 
     def states(self) -> dict[str, MigrationState]:
@@ -323,14 +330,7 @@ class Session:
         elif prepared.outside:
             self._transaction(lambda: record_migration(self.conn, self.schema, event))
         else:  # the script's statements are still uncommitted: its row joins them
-            try:
-                record_migration(self.conn, self.schema, event)
-                self.conn.commit()
-            except ConnectionLost:
-                raise
-            except BaseException:
-                self.conn.rollback()
-                raise
+            self._transaction(lambda: record_migration(self.conn, self.schema, event), opened=True)
         detail = f"ran outside vcsync's transaction: {prepared.why_outside()}"
         return self.note(
             StepResult(

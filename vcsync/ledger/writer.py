@@ -49,25 +49,6 @@ class MigrationEvent(NamedTuple):
     down_no_transaction: bool | None = None
 
 
-class RunStart(NamedTuple):
-    """What a run's deployment_log row says when the run starts."""
-
-    deployment_id: str
-    environment: str
-    target: str
-    operation: str
-    operator: str
-    host: str
-    commit_sha: str | None
-    ref: str | None
-    tag: str | None
-    dirty: bool
-    vcsync_version: str
-    dry_run: bool
-    reason: str | None
-    started_at: datetime
-
-
 class RunEnd(NamedTuple):
     """What a run's deployment_end row says: how it ended."""
 
@@ -80,7 +61,8 @@ class RunEnd(NamedTuple):
 
 
 class Deployment(NamedTuple):
-    """One run of migrate, rollback, baseline or repair as history shows it."""
+    """One run of migrate, rollback, baseline, repair or tag-release: its deployment_log row
+    (written with outcome `running` when it starts), or as history shows it once ended."""
 
     deployment_id: str
     environment: str
@@ -226,16 +208,10 @@ def _append_link(
     return str(full["row_hash"])
 
 
-def record_start(conn: Connection, schema: str, start: RunStart, key: bytes | None) -> None:
-    """The run's first link, before anything runs, so a killed run still shows in history."""
-    row = {
-        **start._asdict(),
-        "outcome": "running",
-        "error": None,
-        "migrations": "",
-        "duration_ms": 0,
-    }
-    _append_link(conn, schema, "deployment_log", row, key)
+def record_start(conn: Connection, schema: str, start: Deployment, key: bytes | None) -> None:
+    """The run's first link, before anything runs, so a killed run still shows in history;
+    how it ends goes in its end row (record_end): `start` says outcome `running`."""
+    _append_link(conn, schema, "deployment_log", start._asdict(), key)
 
 
 def record_end(conn: Connection, schema: str, end: RunEnd, key: bytes | None) -> None:
