@@ -57,7 +57,7 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from itertools import pairwise
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -110,7 +110,6 @@ KINDS = (
     "guards",
     "objects",
 )
-STATUSES = ("applied", "failed", "rolled_back", "rollback_failed", "baselined")
 
 # How a copy of a row gets a key of its own, so it can be inserted beside the original.
 NEW_KEY = {
@@ -256,32 +255,49 @@ def pg_admin(server: str, *statements: str, **databases: str) -> None:
 
 class PostgresCopies(Copies):
     """The deployed database is kept as `<name>_pristine`; each tamper gets `<name>` again,
-    made from it as a template (no connection may be open to the template meanwhile)."""
+    made from it as a template (no connection may be open to the template meanwhile).
+
+    A used copy is renamed aside and dropped later with a batch of others, in parallel:
+    each DROP DATABASE waits for a checkpoint (0.6 s here), and concurrent ones share it."""
 
     kind, row_id, row_is = "postgres", "ctid::text", "ctid = %s::tid"
+    BATCH = 16
 
     def __init__(self, config: Config, server: str, name: str) -> None:
         super().__init__(config)
-        self.server, self.names = server, {"name": name, "pristine": f"{name}_pristine"}
+        self.server, self.name, self.pristine = server, name, f"{name}_pristine"
+        self.used: list[str] = []
 
     def keep_pristine(self) -> None:
-        pg_admin(self.server, "CREATE DATABASE {pristine} TEMPLATE {name}", **self.names)
+        pg_admin(self.server, "CREATE DATABASE {pristine} TEMPLATE {name}", **self._names())
+        self.used.append(self.name)  # the deployed one is not used again
 
     def fresh(self) -> None:
-        pg_admin(
-            self.server,
-            "DROP DATABASE IF EXISTS {name} WITH (FORCE)",
-            "CREATE DATABASE {name} TEMPLATE {pristine}",
-            **self.names,
-        )
+        aside = f"{self.name}_used_{len(self.used)}"
+        if self.used and self.used[-1] == self.name:
+            self.used[-1] = aside
+            pg_admin(self.server, "ALTER DATABASE {name} RENAME TO {aside}", **self._names(aside))
+        if len(self.used) >= self.BATCH:
+            self._drop_used()
+        pg_admin(self.server, "CREATE DATABASE {name} TEMPLATE {pristine}", **self._names())
+        self.used.append(self.name)
 
     def drop(self) -> None:
-        pg_admin(
-            self.server,
-            "DROP DATABASE IF EXISTS {name} WITH (FORCE)",
-            "DROP DATABASE IF EXISTS {pristine} WITH (FORCE)",
-            **self.names,
-        )
+        self._drop_used()
+        pg_admin(self.server, "DROP DATABASE IF EXISTS {pristine} WITH (FORCE)", **self._names())
+
+    def _names(self, aside: str = "") -> dict[str, str]:
+        return {"name": self.name, "pristine": self.pristine, "aside": aside}
+
+    def _drop_used(self) -> None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        def drop(name: str) -> None:
+            pg_admin(self.server, "DROP DATABASE IF EXISTS {name} WITH (FORCE)", name=name)
+
+        with ThreadPoolExecutor(len(self.used) or 1) as pool:
+            list(pool.map(drop, self.used))
+        self.used = []
 
 
 # --- what a ledger row is -----------------------------------------------------------------
@@ -323,7 +339,7 @@ class Row(NamedTuple):
 def _short(value: Any) -> str:
     text = value.isoformat() if isinstance(value, datetime) else str(value)
     if re.fullmatch(r"[0-9a-f]{32,64}", text):
-        return text[:8]
+        return f"{text[:6]}..{text[-2:]}"
     return text[11:26] if re.match(r"\d{4}-\d\d-\d\dT", text) else text
 
 
@@ -402,6 +418,9 @@ def edited_values(column: Column, value: Any) -> list[tuple[str, Any]]:
     if column.type == "ts":
         found += [("+1 us", shifted(value, timedelta(microseconds=1)))]
         found += [("+1 s", shifted(value, timedelta(seconds=1)))]
+        if isinstance(value, str):  # SQLite keeps the text: the same instant, written otherwise
+            moment = datetime.fromisoformat(value).astimezone(timezone(timedelta(hours=-5)))
+            found += [("the same instant at -05:00", moment.isoformat())]
     elif column.type == "bool":
         found.append((f"{bool(value)} -> {not value}", not value))
     elif column.type == "integer":
@@ -411,6 +430,13 @@ def edited_values(column: Column, value: Any) -> list[tuple[str, Any]]:
         found.append((f"{value} -> {other}", other))
     elif column.type == "char(64)":
         found.append(("one hex digit changed", other_hash(value)))
+    elif column.name == "snapshot":
+        objects = json.loads(value)
+        fewer = dict(list(objects.items())[:-1])
+        found.append(
+            ("one object removed", json.dumps(fewer, sort_keys=True, separators=(",", ":")))
+        )
+        found.append(("'x' appended (no longer JSON)", f"{value}x"))
     else:
         found.append((f"{_short(value)!r} + 'x'", f"{value}x"))
         if column.name == "hash_kind" and value != SHA256:
@@ -532,7 +558,7 @@ def _append(
     seq, prev = head(conn, SCHEMA)
     link = {**values, "seq": seq + 1, "prev_hash": prev, "hash_kind": kind}
     if legacy:
-        fields = {name: link.get(name) for name in Deployment._fields}
+        fields: dict[str, Any] = {name: link.get(name) for name in Deployment._fields}
         link["row_hash"] = legacy_row_hash(prev, Deployment(**fields))
     else:
         link["row_hash"] = link_hash(prev, table, link, None)
@@ -724,6 +750,12 @@ def objects(kind: str, rows: dict[str, list[Row]]) -> Iterator[Tamper]:
     cascade = " CASCADE" if kind == "postgres" else ""
     for table in TABLES:
         yield Tamper("objects", f"table {table} dropped", _sql(f"DROP TABLE {{{table}}}{cascade}"))
+    if kind == "postgres":
+        everything = ["DROP SCHEMA {schema} CASCADE"]
+    else:
+        everything = [f"DROP VIEW {{{view}}}" for view in VIEWS]
+        everything += [f"DROP TABLE {{{table}}}" for table in TABLES]
+    yield Tamper("objects", "every ledger table and view dropped", _sql(*everything))
     newest = max(rows["schema_migration_h"], key=lambda r: r.values["version_sort"])
     version = newest.values["version"]
     hidden = VIEWS["migration_dashboard"] + f" AND h.version <> '{version}'"
@@ -738,6 +770,10 @@ def objects(kind: str, rows: dict[str, list[Row]]) -> Iterator[Tamper]:
 
 
 def tampers(kind: str, rows: dict[str, list[Row]]) -> list[Tamper]:
+    if set(NEW_KEY) != set(TABLES):
+        raise SystemExit(
+            f"NEW_KEY must name every ledger table: {sorted(set(TABLES) ^ set(NEW_KEY))}"
+        )
     return [
         *edits(rows),
         *deletes(rows),
@@ -918,6 +954,7 @@ def main(argv: list[str] | None = None) -> int:
                     raise SystemExit(f"{repo} exists and was not made by this bench.")
                 shutil.rmtree(repo)
             name = f"vcsync_tamper_{uuid.uuid4().hex[:10]}"
+            copies: Copies | None = None
             if backend == "postgres":
                 pg_admin(args.server, "CREATE DATABASE {name}", name=name)
             try:
@@ -936,14 +973,10 @@ def main(argv: list[str] | None = None) -> int:
                     copies, repo, kinds, vcsync if args.cli else None, args.verbose
                 )
             finally:
-                if backend == "postgres":
-                    pg_admin(
-                        args.server,
-                        "DROP DATABASE IF EXISTS {name} WITH (FORCE)",
-                        "DROP DATABASE IF EXISTS {pristine} WITH (FORCE)",
-                        name=name,
-                        pristine=f"{name}_pristine",
-                    )
+                if copies is not None:
+                    copies.drop()
+                elif backend == "postgres":
+                    pg_admin(args.server, "DROP DATABASE IF EXISTS {name} WITH (FORCE)", name=name)
     ok = report(results)
     print(f"({time.perf_counter() - started:.0f} s)")
     return 0 if ok else 1

@@ -22,16 +22,19 @@ from vcsync.ledger.chain import (
     links,
     rows_digest,
 )
-from vcsync.ledger.schema import missing_guards
+from vcsync.ledger.schema import TABLES, missing_guards
 from vcsync.ledger.writer import Deployment, legacy_row_hash
 
 
 def broken_links(conn: Connection, schema: str, key: bytes | None) -> list[str]:
     """One sentence per place the ledger is not as written; empty when it is intact."""
-    if not conn.has_table(schema, "ledger_version"):
+    if not any(conn.has_table(schema, table) for table in TABLES):
         return []
+    problems: list[str] = []
+    if not conn.has_table(schema, "ledger_version"):  # ensure_ledger makes all or none
+        problems.append("the ledger table ledger_version is gone (dropped)")
     chain = links(conn, schema)
-    problems = _chain_problems(chain, key)
+    problems += _chain_problems(chain, key)
     problems += _digest_problems(conn, schema, chain, key)
     problems += _coverage_problems(conn, schema, chain)
     problems += [
@@ -54,6 +57,8 @@ def _chain_problems(chain: list[Link], key: bytes | None) -> list[str]:
             continue
         if link.seq > expected:
             problems.append(f"the links {expected}-{link.seq - 1} of the chain are missing")
+        elif kind not in (None, SHA256, HMAC):
+            problems.append(f"{where} has a hash kind vcsync never writes, {kind!r} (forged)")
         elif link.values["prev_hash"] != previous:
             problems.append(f"{where} does not follow link {link.seq - 1} (reordered or forged)")
         elif kind is None and newer_format:
@@ -117,8 +122,9 @@ def _coverage_problems(conn: Connection, schema: str, chain: list[Link]) -> list
     }
     ended = {link.deployment_id for link in chain if link.table == "deployment_end"}
     running = conn.lock_holder(schema) is not None
-    version_table = conn.table(schema, "ledger_version")
-    began_at_v1 = bool(conn.query(f"SELECT 1 FROM {version_table} WHERE version = 1"))
+    # Rows without a deployment_id were written by version 1, whose runs left legacy links
+    # at the start of the chain; a ledger_version row saying 1 is no proof, anyone can add it.
+    began_at_v1 = bool(legacy)
     problems = []
     for table in RUN_TABLES:
         if not conn.has_table(schema, table):

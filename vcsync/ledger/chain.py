@@ -57,14 +57,19 @@ def seal(payload: str, key: bytes | None) -> str:
 
 def normalised(table: str, names: tuple[str, ...] | list[str], row: Row) -> dict[str, Any]:
     """A row's values as both back ends agree on them: timestamps in UTC ISO form, booleans
-    as booleans (SQLite returns text and 0/1), everything else as read."""
+    as booleans (SQLite returns text and 0/1), everything else as read.
+
+    SQLite keeps a timestamp as the text vcsync wrote, UTC ISO form; text that is not in
+    that form stays as it is, so it hashes differently: the same instant written in another
+    zone sorts differently, and the views pick a migration's newest state by that order."""
     kinds = columns(table)
     values: dict[str, Any] = {}
     for name, value in zip(names, row, strict=True):
         kind = kinds.get(name, "")
         if value is not None and kind == "ts":
             moment = value if isinstance(value, datetime) else datetime.fromisoformat(value)
-            value = moment.astimezone(UTC).isoformat()
+            canonical = moment.astimezone(UTC).isoformat()
+            value = canonical if isinstance(value, datetime) or value == canonical else value
         elif value is not None and kind == "bool":
             value = bool(value)
         values[name] = value
