@@ -89,6 +89,14 @@ def one_sentence(stderr: str) -> str | None:
     return line if line.startswith("vcsync: ") and line.endswith(".") else None
 
 
+def brief(text: str, limit: int = 300) -> str:
+    lines = text.strip().splitlines()
+    if "Traceback (most recent call last)" in text and lines:
+        return f"a traceback ending {lines[-1]!r}"
+    text = " | ".join(lines)
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
 # --- the databases ------------------------------------------------------------------------
 
 
@@ -97,6 +105,7 @@ class Backend:
 
     kind: str
     url: str  # as the project's config names it
+    kill_slow: float  # seconds of the slow statement in kill_batch
 
     def rows(self, query: str, params: Sequence[object] = ()) -> list[tuple[Any, ...]]:
         raise NotImplementedError
@@ -118,6 +127,9 @@ class Backend:
 
 class Postgres(Backend):
     kind = "postgres"
+    # Longer than the server's check that vcsync is still there (client_connection_check_
+    # interval, 1 s): a batch killed in it is stopped there, not run to its end.
+    kill_slow = 1.2
 
     def __init__(self, url: str) -> None:
         import psycopg
@@ -168,6 +180,7 @@ class Postgres(Backend):
 
 class Sqlite(Backend):
     kind = "sqlite"
+    kill_slow = SLOW_SECONDS  # in-process: a kill stops it at once
     url = "sqlite:///staging.db"  # beside the project's pyproject.toml
 
     def __init__(self, root: Path) -> None:
@@ -237,6 +250,11 @@ class Run(NamedTuple):
     err: str
 
     @property
+    def said(self) -> str:
+        """stderr in brief: a traceback by its last line, anything else cut at 300 chars."""
+        return brief(self.err)
+
+    @property
     def summary(self) -> str:
         """The last line of stdout: `staging (…): migrate 3 migrations, …` or `…nothing to do…`."""
         lines = self.out.strip().splitlines()
@@ -272,7 +290,7 @@ class Project:
         project.add([("base", BASE, "DROP TABLE counter;\nDROP TABLE effects;\n")])
         run = project.run("migrate", "--env", ENV)
         if run.code != 0:
-            raise HarnessError(f"the base migration failed: {run.err.strip()}")
+            raise HarnessError(f"the base migration failed: {run.said}")
         return project
 
     def add(self, migrations: Sequence[tuple[str, str, str]]) -> list[int]:
@@ -339,7 +357,7 @@ class Project:
         args = ["history", "--env", ENV, "--format", "json"]
         run = self.run(*args, *(["--limit", str(limit)] if limit else []))
         if run.code != 0:
-            raise HarnessError(f"vcsync history exited {run.code}: {run.err.strip()}")
+            raise HarnessError(f"vcsync history exited {run.code}: {run.said}")
         return list(json.loads(run.out)[0]["deployments"])
 
     def status_of(self, version: int) -> str | None:
@@ -442,7 +460,7 @@ def race(project: Project, processes: int, rounds: int, per_round: int = 3) -> R
             if run.code == 0 and f": migrate {per_round} migrations," in run.summary:
                 winners += 1
                 if run.err:
-                    result.problems.append(f"{what} won but wrote to stderr: {run.err.strip()}")
+                    result.problems.append(f"{what} won but wrote to stderr: {run.said}")
                 continue
             result.losers += 1
             if run.code == 0 and ": nothing to do;" in run.summary and not run.err:
@@ -452,9 +470,7 @@ def race(project: Project, processes: int, rounds: int, per_round: int = 3) -> R
             ):
                 result.locked += 1
             else:
-                result.problems.append(
-                    f"{what} exited {run.code}: {run.summary!r} {run.err.strip()!r}"
-                )
+                result.problems.append(f"{what} exited {run.code}: {run.summary!r} {run.said}")
         if winners == 1:
             result.one_winner += 1
         else:
@@ -474,7 +490,7 @@ def race(project: Project, processes: int, rounds: int, per_round: int = 3) -> R
     verify = project.run("verify", "--env", ENV)
     result.verified = verify.code == 0
     if not result.verified:
-        result.problems.append(f"verify exited {verify.code}: {(verify.out + verify.err).strip()}")
+        result.problems.append(f"verify exited {verify.code}: {brief(verify.out + verify.err)}")
     return result
 
 
@@ -534,7 +550,7 @@ def kill_batch(backend: Backend, first: int) -> list[tuple[str, str, str]]:
     for n in range(first, first + 4):
         middle = ""
         if n - first == 1:
-            middle = f"{backend.slow(SLOW_SECONDS)};\n"
+            middle = f"{backend.slow(backend.kill_slow)};\n"
         elif n - first == 2:
             middle = f"CREATE TABLE b{n} (id integer);\n{backend.bulk(f'b{n}', 30000)};\n"
         up = (
@@ -589,7 +605,7 @@ def kill_trials(
             result.missed += 1
             span = max(0.05, min(span, killed - taken) * 0.9)
             if run.code != 0:
-                result.problems.append(f"uncut run exited {run.code}: {run.err.strip()}")
+                result.problems.append(f"uncut run exited {run.code}: {run.said}")
             continue
         result.kills += 1
         try:
@@ -627,7 +643,7 @@ def kill_trials(
         rest = len(batch) - committed
         expected = f": migrate {rest} migration{'s' if rest != 1 else ''}," if rest else ": nothing"
         if nxt.code != 0 or expected not in nxt.summary:
-            problems.append(f"the next migrate exited {nxt.code}: {nxt.summary!r} {nxt.err!r}")
+            problems.append(f"the next migrate exited {nxt.code}: {nxt.summary!r} {nxt.said}")
         if "Traceback" in nxt.err:
             problems.append("the next migrate printed a traceback")
         if unfinished:
@@ -646,17 +662,16 @@ def kill_trials(
         }
         wrong = [n for n in versions if applied.get(n) != 1 or effects.get(n) != 1]
         if wrong:
-            problems.append(
-                "not exactly once: "
-                + ", ".join(
-                    f"{n} (ledger {applied.get(n, 0)}, effect {effects.get(n, 0)})" for n in wrong
-                )
+            listed = ", ".join(
+                f"{n} (ledger {applied.get(n, 0)}, effect {effects.get(n, 0)})" for n in wrong[:5]
             )
+            more = f" and {len(wrong) - 5} more" if len(wrong) > 5 else ""
+            problems.append(f"not exactly once: {listed}{more}")
         if project.satellite_rows() != len(versions) + 1:
             problems.append(f"{project.satellite_rows()} satellite rows for {len(versions) + 1}")
         verify = project.run("verify", "--env", ENV)
         if verify.code != 0:
-            problems.append(f"verify exited {verify.code}: {(verify.out + verify.err).strip()}")
+            problems.append(f"verify exited {verify.code}: {brief(verify.out + verify.err)}")
         if problems:
             result.problems += [f"{trial}: {p}" for p in problems]
         else:
@@ -767,7 +782,7 @@ def partial_trial(project: Project, trial: int, how: str, result: PartialResult)
         if run.code == 1 and sentence and "lost the connection to " in sentence:
             result.lost_sentence += 1
         else:
-            problems.append(f"the terminated run exited {run.code}: {run.err.strip()!r}")
+            problems.append(f"the terminated run exited {run.code}: {run.said}")
     wait_for(lambda: not backend.lock_held(), 30, "the deploy lock to be freed")
 
     status = project.status_of(n)
@@ -779,7 +794,7 @@ def partial_trial(project: Project, trial: int, how: str, result: PartialResult)
     if nxt.code == 1 and f"vcsync repair --env {ENV}" in nxt.err and "Traceback" not in nxt.err:
         result.refused += 1
     else:
-        problems.append(f"the next migrate exited {nxt.code}: {nxt.summary!r} {nxt.err.strip()!r}")
+        problems.append(f"the next migrate exited {nxt.code}: {nxt.summary!r} {nxt.said}")
     rows = dict(counted())
     if rows.get(1, 0) > 1:
         result.repeated += 1

@@ -261,10 +261,12 @@ def try_group(
                     text=True,
                     check=False,
                 )
-                shown = leak_in(run.stdout + run.stderr, password)
-                if shown is None and "Traceback" in run.stderr:
-                    shown = "a traceback: " + run.stderr.strip().splitlines()[-1]
-                paths.append(Tried(form.name, password, f"{' '.join(args)} ({fmt})", shown))
+                where = f"{' '.join(args)} ({fmt})"
+                if "Traceback" in run.stderr:  # not a leak, but not one sentence either
+                    where += " TRACEBACK: " + run.stderr.strip().splitlines()[-1]
+                paths.append(
+                    Tried(form.name, password, where, leak_in(run.stdout + run.stderr, password))
+                )
         if not form.scratch:
             try:
                 ledger = ledger_text(target)
@@ -344,6 +346,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  LEAK {p.form} / {p.password!r} / {p.where}: {p.leaked}")
     if len(leaks) > args.show:
         print(f"  … and {len(leaks) - args.show} more")
+    crashed = [p for p in paths if " TRACEBACK: " in p.where]
+    if crashed:
+        print(f"{len(crashed)} runs ended in a traceback, e.g. {crashed[0].where}")
     watched = sum(1 for _, text in seen if "pg_sleep" in text)
     print(f"pg_stat_activity: {len(seen)} distinct entries seen, {watched} of a running migration")
     print(f"{skipped} (form, password) pairs skipped: a TOML string cannot hold them as written")

@@ -240,16 +240,75 @@ def test_a_row_claiming_the_ledger_began_at_version_1_is_vc209(ledger: Project) 
 
 
 def test_a_dropped_ledger_version_table_is_vc209(ledger: Project) -> None:
-    table = ledger.ledger("ledger_version")
-    run = run_id(ledger, f"SELECT deployment_id FROM {table}")
-    ledger.query(f"DROP TABLE {table}")  # the triggers guard rows, not the table
+    ledger.query(f"DROP TABLE {ledger.ledger('ledger_version')}")  # triggers guard rows only
+    assert vc209(ledger) == [line("the ledger table ledger_version is gone (dropped)")]
+
+
+@pytest.mark.parametrize("table", ["schema_migration_s", "deployment_log", "release_s"])
+def test_a_dropped_ledger_table_is_vc209_not_an_error(ledger: Project, table: str) -> None:
+    drop = f"DROP TABLE {ledger.ledger(table)}" + (" CASCADE" if ledger.kind == "postgres" else "")
+    if ledger.kind == "sqlite":  # SQLite's views would stop the drop: they go first
+        for view in ("database_version", "migration_dashboard", "deployment_history"):
+            ledger.query(f"DROP VIEW {ledger.ledger(view)}")
+    ledger.query(drop)
+    assert line(f"the ledger table {table} is gone (dropped)") in vc209(ledger)
+
+
+def test_guards_that_no_longer_refuse_anything_are_vc209(ledger: Project) -> None:
+    log = ledger.ledger("deployment_log")
+    if ledger.kind == "postgres":  # left in place, but firing only for replication
+        ledger.query(f"ALTER TABLE {log} ENABLE REPLICA TRIGGER insert_only")
+    else:  # same name, rewritten to refuse nothing
+        ledger.query('DROP TRIGGER "version_control__deployment_log_no_update"')
+        ledger.query(
+            'CREATE TRIGGER "version_control__deployment_log_no_update" BEFORE UPDATE '
+            f"ON {log} BEGIN SELECT 1; END"
+        )
     assert vc209(ledger) == [
         line(
-            f"the ledger rows of deployment {run} were edited, deleted or added to after it "
-            "ended (their digest no longer matches)"
-        ),
-        line("the ledger table ledger_version is gone (dropped)"),
+            "the insert-only triggers of ledger table deployment_log are gone, so its rows can "
+            "be changed without a trace"
+        )
     ]
+
+
+def test_a_guard_function_replaced_to_let_changes_through_is_vc209(
+    pg_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    project = make_project(tmp_path, "postgres", pg_url)
+    assert project.run("migrate", "--env", "staging").exit_code == 0
+    project.query(
+        "CREATE OR REPLACE FUNCTION version_control.refuse_change() RETURNS trigger "
+        "LANGUAGE plpgsql AS $$ BEGIN RETURN NEW; END $$"
+    )
+    lines = vc209(project)
+    assert len(lines) == len(
+        project.query("SELECT 1 FROM pg_tables WHERE schemaname = 'version_control'")
+    )
+    assert all("insert-only triggers" in found for found in lines)
+
+
+def test_a_redefined_dashboard_view_cannot_hide_a_migration_from_verify(ledger: Project) -> None:
+    view = ledger.ledger("migration_dashboard")
+    ledger.query(f"DROP VIEW {ledger.ledger('database_version')}")
+    ledger.query(f"DROP VIEW {view}")
+    ledger.query(
+        f"CREATE VIEW {view} AS SELECT * FROM {ledger.ledger('schema_migration_h')} WHERE 1 = 0"
+    )
+    ledger.query("UPDATE customers SET email = email")  # no schema change: no drift
+    (path,) = [
+        p for p in (ledger.path / "database/migrations").iterdir() if p.name.startswith("V3")
+    ]
+    path.write_text(path.read_text() + "-- edited after it was applied\nSELECT 1;\n")
+    run = ledger.run("verify", "--env", "staging")
+    assert run.exit_code == 1 and "VC204" in run.stdout, run.stdout
+
+
+def test_a_snapshot_that_is_not_json_is_vc209_not_a_traceback(ledger: Project) -> None:
+    snapshots = ledger.ledger("schema_snapshot")
+    tamper(ledger, f"UPDATE {snapshots} SET snapshot = '{{not json'")
+    lines = vc209(ledger)
+    assert line("the newest schema snapshot is not the JSON vcsync wrote") in lines
 
 
 def test_a_timestamp_rewritten_as_the_same_instant_in_another_zone_is_vc209(

@@ -49,7 +49,8 @@ UNUSABLE = {
 }
 CASES = [(form, password) for form in FORMS for password in PASSWORDS]
 USABLE = [case for case in CASES if case not in UNUSABLE]
-# a migration slow enough for the watcher to see its transaction, ledger rows included
+# a migration slow enough for the watcher to see; applied alone (after `--to 3`), so its
+# statements open the query text (pg_stat_activity.query keeps only the first 1 kB)
 SLEEPY = mig(
     "4",
     "sleepy",
@@ -57,6 +58,7 @@ SLEEPY = mig(
     "DROP TABLE sleepy;\n",
 )
 COMMANDS = [
+    ("migrate", "--env", "staging", "--to", "3"),
     ("migrate", "--env", "staging"),
     ("status",),
     ("status", "--format", "json"),

@@ -28,6 +28,7 @@ from vcsync.ledger.reader import (
     migration_states,
     unfinished_runs,
 )
+from vcsync.ledger.schema import missing_tables
 from vcsync.rules import GATES, RULES, Finding
 from vcsync.scratch import SCRATCH, scratch_database, snapshot_of
 from vcsync.source import ref_source
@@ -98,9 +99,10 @@ def _release_findings(project: Project, environments: list[str], config: Config)
     for name in environments:
         for target in environment_targets(config, name):
             with _reading(target) as conn:
-                if conn is None:
+                schema = target.ledger_schema(config.ledger_schema)
+                if conn is None or missing_tables(conn, schema):  # the ledger check says so
                     continue
-                for record in recorded_releases(conn, target.ledger_schema(config.ledger_schema)):
+                for record in recorded_releases(conn, schema):
                     tagged = at.get(record.tag)
                     if tagged is not None and tagged != record.commit_sha:
                         found.append(
@@ -134,58 +136,90 @@ def _ledger_findings(
     deployables: list[Deployable],
     notes: list[str],
 ) -> list[Finding]:
-    from vcsync.snapshot import describe_change, diff_snapshots, take_snapshot
-
     env, schema = target.environment, target.ledger_schema(config.ledger_schema)
-    in_git = {d.version_sort: d for d in deployables}
-    found = []
+    anchored = anchored_heads(project.repo, env).get(target.display)
     with _reading(target) as conn:
         if conn is None:
-            return []
-        states = migration_states(conn, schema)
-        ever = (
-            _ever_committed(project, notes)
-            if any(s.applied and k not in in_git for k, s in states.items())
-            else set()
-        )
-        for key, state in sorted(states.items()):
-            if state.applied and key[:1] != "~":
-                found += _compare(env, state, in_git.get(key), ever, config.dialect)
-        anchored = anchored_heads(project.repo, env).get(target.display)
+            if anchored is None:
+                return []
+            return [
+                _tampered(
+                    env,
+                    f"{target.display} is gone, but refs/deployments/{env} "
+                    f"anchors its ledger at link {anchored[0]}",
+                )
+            ]
+        gone = missing_tables(conn, schema)
+        if gone:  # nothing else can be read from a ledger with tables missing
+            return [_tampered(env, f"the ledger table {table} is gone (dropped)") for table in gone]
         problems = broken_links(conn, schema, ledger_key())
         if anchored is not None:
             problems += anchor_problems(conn, schema, anchored, f"refs/deployments/{env}")
-        for problem in problems:
-            found.append(
-                _finding(
-                    "VC209", f"{env}: {problem}; the audit trail no longer proves what ran there."
-                )
-            )
-        recorded = latest_snapshot(conn, schema)
-        unsealed = [run for run in unfinished_runs(conn, schema) if run.migrations]
-        if unsealed and conn.lock_holder(schema) is None:
-            run = unsealed[-1]
-            found.append(
-                _finding(
-                    "VC402",
-                    f"{env}: the {run.operation} of {run.started_at:%Y-%m-%d %H:%M} "
-                    f"(deployment {run.deployment_id[:12]}) was interrupted after it applied "
-                    f"{run.migrations}, so no schema was recorded after it and drift cannot be "
-                    f"judged; run `vcsync migrate --env {env}` to record it.",
-                )
-            )
-        elif recorded is not None:
-            deployment, snapshot = recorded
-            for change in diff_snapshots(snapshot, take_snapshot(conn, schema)):
-                found.append(
-                    _finding(
-                        "VC402",
-                        f"{env} differs from the schema vcsync recorded "
-                        f"after deployment {deployment[:12]}: "
-                        f"{describe_change(change)}",
-                    )
-                )
+        found = [_tampered(env, problem) for problem in problems]
+        found += _state_findings(project, conn, schema, env, deployables, notes, config.dialect)
+        found += _drift_findings(conn, schema, env)
     return found
+
+
+def _tampered(env: str, problem: str) -> Finding:
+    return _finding("VC209", f"{env}: {problem}; the audit trail no longer proves what ran there.")
+
+
+def _state_findings(
+    project: Project,
+    conn: Connection,
+    schema: str,
+    env: str,
+    deployables: list[Deployable],
+    notes: list[str],
+    dialect: str,
+) -> list[Finding]:
+    """Each applied migration against Git: changed, deleted, or never there."""
+    in_git = {d.version_sort: d for d in deployables}
+    states = migration_states(conn, schema)
+    ever = (
+        _ever_committed(project, notes)
+        if any(s.applied and k not in in_git for k, s in states.items())
+        else set()
+    )
+    found = []
+    for key, state in sorted(states.items()):
+        if state.applied and key[:1] != "~":
+            found += _compare(env, state, in_git.get(key), ever, dialect)
+    return found
+
+
+def _drift_findings(conn: Connection, schema: str, env: str) -> list[Finding]:
+    """The live schema against the snapshot the newest run recorded."""
+    from vcsync.snapshot import describe_change, diff_snapshots, take_snapshot
+
+    unsealed = [run for run in unfinished_runs(conn, schema) if run.migrations]
+    if unsealed and conn.lock_holder(schema) is None:
+        run = unsealed[-1]
+        return [
+            _finding(
+                "VC402",
+                f"{env}: the {run.operation} of {run.started_at:%Y-%m-%d %H:%M} "
+                f"(deployment {run.deployment_id[:12]}) was interrupted after it applied "
+                f"{run.migrations}, so no schema was recorded after it and drift cannot be "
+                f"judged; run `vcsync migrate --env {env}` to record it.",
+            )
+        ]
+    try:
+        recorded = latest_snapshot(conn, schema)
+    except ValueError:
+        return [_tampered(env, "the newest schema snapshot is not the JSON vcsync wrote")]
+    if recorded is None:
+        return []
+    deployment, snapshot = recorded
+    return [
+        _finding(
+            "VC402",
+            f"{env} differs from the schema vcsync recorded after deployment "
+            f"{deployment[:12]}: {describe_change(change)}",
+        )
+        for change in diff_snapshots(snapshot, take_snapshot(conn, schema))
+    ]
 
 
 def _compare(

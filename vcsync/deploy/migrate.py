@@ -106,7 +106,12 @@ def _recovery(item: Deployable, failure: StepFailed, env: str, dry_run: bool) ->
             f"of it committed: finish or undo that by hand, then run `vcsync repair --env {env} "
             "--resolution applied` (or `--resolution pending` to run it again)."
         )
+    undone = (
+        "it ran without a transaction, and none of its statements committed"
+        if failure.outside
+        else "its transaction was rolled back"
+    )
     return (
-        f"nothing of {item.version} was applied (its transaction was rolled back): fix "
+        f"nothing of {item.version} was applied ({undone}): fix "
         f"{item.migration.up.path} and run `vcsync migrate --env {env}` again."
     )

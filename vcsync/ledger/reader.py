@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
 
 from vcsync.db import Connection, Row
+from vcsync.ledger.schema import VIEWS, names, present_columns
 from vcsync.ledger.writer import Deployment
 from vcsync.snapshot import Snapshot, snapshot_from_json
 
@@ -69,8 +70,7 @@ def migration_states(conn: Connection, schema: str) -> dict[str, MigrationState]
     if not conn.has_table(schema, "ledger_version"):
         return {}
     fields = MigrationState._fields[: MigrationState._fields.index("statements_committed")]
-    view = conn.table(schema, "migration_dashboard")
-    rows = conn.query(f"SELECT {', '.join(fields)} FROM {view}")
+    rows = conn.query(f"SELECT {', '.join(fields)} FROM {_dashboard(conn, schema)}")
     states = {
         state.version_sort: state
         for state in (
@@ -78,6 +78,16 @@ def migration_states(conn: Connection, schema: str) -> dict[str, MigrationState]
         )
     }
     return _with_progress(conn, schema, states)
+
+
+def _dashboard(conn: Connection, schema: str) -> str:
+    """The migration_dashboard view's own query, not the view: a view redefined by hand
+    (to hide a migration, say) cannot change what vcsync reads. A version-1 ledger not yet
+    upgraded lacks the down's transaction mode: NULL says it was not recorded."""
+    query = VIEWS["migration_dashboard"].format(**names(conn, schema))
+    if "down_no_transaction" not in present_columns(conn, schema, "schema_migration_s"):
+        query = query.replace("s.down_no_transaction", "NULL AS down_no_transaction")
+    return f"({query}) dashboard"
 
 
 def _with_progress(

@@ -121,6 +121,14 @@ TABLES = {
         PRIMARY KEY (migration_hk, load_dts)""",
 }
 
+# Tables version 2 added (absent from a version-1 ledger until it is upgraded).
+ADDED_TABLES = ("deployment_end", "migration_progress")
+# The body of the function the PostgreSQL guards call; the audit checks it is unchanged.
+_REFUSE_BODY = (
+    " BEGIN RAISE EXCEPTION 'the vcsync ledger is insert-only: % on % refused', "
+    "TG_OP, TG_TABLE_NAME; END "
+)
+
 # Columns later versions added to version 1's tables (nullable: old rows keep NULL).
 ADDED_COLUMNS = {
     "ledger_version": {"deployment_id": "text"},
@@ -202,8 +210,7 @@ def _statements(conn: Connection, schema: str) -> list[str]:
         statements += [
             f"CREATE SCHEMA IF NOT EXISTS {schema_name}",
             f"CREATE OR REPLACE FUNCTION {schema_name}.refuse_change() RETURNS trigger "
-            "LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION "
-            "'the vcsync ledger is insert-only: % on % refused', TG_OP, TG_TABLE_NAME; END $$",
+            f"LANGUAGE plpgsql AS $${_REFUSE_BODY}$$",
         ]
     statements += [f"DROP VIEW IF EXISTS {quoted[view]}" for view in reversed(VIEWS)]
     for table, definition in TABLES.items():
@@ -211,7 +218,7 @@ def _statements(conn: Connection, schema: str) -> list[str]:
         statements.append(
             f"CREATE TABLE IF NOT EXISTS {quoted[table]} ({definition.format(**fill)})"
         )
-        present = _present_columns(conn, schema, table) if exists else set()
+        present = present_columns(conn, schema, table) if exists else set()
         statements += [
             f"ALTER TABLE {quoted[table]} ADD COLUMN {name} {column.format(**fill)}"
             for name, column in ADDED_COLUMNS.get(table, {}).items()
@@ -224,7 +231,7 @@ def _statements(conn: Connection, schema: str) -> list[str]:
     return statements
 
 
-def _present_columns(conn: Connection, schema: str, table: str) -> set[str]:
+def present_columns(conn: Connection, schema: str, table: str) -> set[str]:
     if conn.target.kind == POSTGRES:
         rows = conn.query(
             "SELECT attname FROM pg_attribute WHERE attrelid = to_regclass(%s) AND attnum > 0 "
@@ -252,26 +259,60 @@ def _guards(kind: str, quoted: str, table: str, schema: str) -> list[str]:
     ]
 
 
+# pg_trigger.tgtype of the two guards: ROW|BEFORE|DELETE|UPDATE, and BEFORE|TRUNCATE.
+_GUARD_TYPES = {"insert_only": 27, "insert_only_truncate": 34}
+
+
 def missing_guards(conn: Connection, schema: str) -> list[str]:
-    """The ledger tables whose insert-only triggers are gone (dropped by hand)."""
+    """The ledger tables whose insert-only guards are gone or do nothing: dropped, disabled
+    or set to fire only for replication, pointed at another function, or a function whose
+    body no longer refuses (PostgreSQL); dropped or rewritten (SQLite)."""
     if conn.target.kind == POSTGRES:
         rows = conn.query(
-            "SELECT c.relname, count(t.tgname) FROM pg_class c "
+            "SELECT c.relname, t.tgname, t.tgtype, p.prosrc FROM pg_class c "
             "JOIN pg_namespace n ON n.oid = c.relnamespace "
-            "LEFT JOIN pg_trigger t ON t.tgrelid = c.oid "
-            "AND t.tgname IN ('insert_only', 'insert_only_truncate') AND t.tgenabled <> 'D' "
-            "WHERE n.nspname = %s AND c.relkind = 'r' GROUP BY c.relname",
+            "JOIN pg_trigger t ON t.tgrelid = c.oid AND t.tgenabled IN ('O', 'A') "
+            "JOIN pg_proc p ON p.oid = t.tgfoid AND p.proname = 'refuse_change' "
+            "AND p.pronamespace = n.oid "
+            "WHERE n.nspname = %s AND c.relkind = 'r'",
             [schema],
         )
-        guarded = {name for name, count in rows if count == 2}
+        working: dict[str, set[str]] = {}
+        for table, name, kind, body in rows:
+            if _GUARD_TYPES.get(name) == kind and body == _REFUSE_BODY:
+                working.setdefault(table, set()).add(name)
+        guarded = {table for table, names in working.items() if names == set(_GUARD_TYPES)}
     else:
         rows = conn.query(
-            "SELECT tbl_name, count(*) FROM sqlite_schema WHERE type = 'trigger' "
-            "AND name LIKE %s GROUP BY tbl_name",
+            "SELECT tbl_name, sql FROM sqlite_schema WHERE type = 'trigger' AND name LIKE %s",
             [f"{schema}__%_no_%"],
         )
-        guarded = {name.removeprefix(f"{schema}__") for name, count in rows if count == 2}
+        found: dict[str, set[str]] = {}
+        for table, text in rows:
+            found.setdefault(table, set()).add(text)
+        guarded = {
+            table
+            for table in TABLES
+            if {
+                guard.replace(" IF NOT EXISTS", "", 1)
+                for guard in _guards("sqlite", conn.table(schema, table), table, schema)
+            }
+            <= found.get(f"{schema}__{table}", set())
+        }
     return [table for table in TABLES if table not in guarded and conn.has_table(schema, table)]
+
+
+def missing_tables(conn: Connection, schema: str) -> list[str]:
+    """The ledger tables that are gone from a ledger that exists (dropped by hand)."""
+    present = [table for table in TABLES if conn.has_table(schema, table)]
+    if not present:
+        return []
+    version = "ledger_version"
+    if version in present:
+        found = conn.query(f"SELECT max(version) FROM {conn.table(schema, version)}")[0][0] or 0
+        if found < LEDGER_VERSION:  # not upgraded yet: only its own version's tables
+            return [t for t in TABLES if t not in present and t not in ADDED_TABLES]
+    return [table for table in TABLES if table not in present]
 
 
 def ensure_ledger(
