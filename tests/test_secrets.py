@@ -319,3 +319,15 @@ def test_connection_errors_withhold_the_password_libpq_parsed(pg_url: str, tmp_p
     sentence = one_sentence(project.run("migrate", "--env", "staging"))
     assert sentence.startswith("vcsync: cannot connect to postgresql://nosuchrole@127.0.0.1:")
     assert_absent("pa#ss?x=1", sentence, "the connection error")
+
+
+def test_a_keyword_value_dsn_written_into_the_config_is_refused_without_its_password(
+    tmp_path: Path,
+) -> None:
+    """The config's url takes URLs (or env:VAR); a libpq keyword string pasted there is
+    refused, and the refusal must not quote it back."""
+    project = make_project(tmp_path, "postgres", "host=127.0.0.1 password=S3cr3t#kv")
+    run = project.run("migrate", "--env", "staging")
+    assert run.exit_code == 2
+    assert "got a value that is withheld" in run.stderr
+    assert "S3cr3t" not in run.stdout + run.stderr

@@ -20,6 +20,7 @@ LAYOUTS = ("auto", "split", "flyway", "updown", "markers")
 CONFIG_FILES = ("vcsync.toml", "pyproject.toml")
 URL_FORMS = ("sqlite:///", "postgresql://", "postgres://", "env:")
 _VERSION = re.compile(r"^\d+([._-]\d+)*$")
+_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
 _CODE_PREFIX = re.compile(r"^VC\d{0,3}$")
 
 
@@ -160,9 +161,10 @@ def _version(value: Any) -> str:
 def _url(value: Any) -> str:
     text = _string(value)
     if not text.startswith(URL_FORMS) or text == "env:":
-        raise ValueError(
-            f"must start with one of {', '.join(URL_FORMS)} (got {text.split(':')[0]}:…)"
-        )
+        # name the scheme only: whatever follows may be a password (`host=… password=…`)
+        scheme = _SCHEME.match(text)
+        got = f"{scheme.group()}…" if scheme else "a value that is withheld"
+        raise ValueError(f"must start with one of {', '.join(URL_FORMS)} (got {got})")
     return text
 
 
