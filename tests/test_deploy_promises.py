@@ -334,3 +334,39 @@ def test_a_killed_run_shows_as_interrupted_and_the_next_run_seals_it(
     assert [o for (o,) in outcomes] == ["succeeded", "interrupted", "succeeded"]
     verify = project.run("verify", "--env", "staging")
     assert "VC209" not in verify.stdout and "VC402" not in verify.stdout, verify.stdout
+
+
+def test_a_rollback_dry_run_stops_at_a_down_that_commits_and_goes_no_lower(
+    request: pytest.FixtureRequest, tmp_path: Path, kind: str
+) -> None:
+    down = "BEGIN;\nDROP TABLE t2;\nCOMMIT;\n"
+    files = {**table(1), **mig(2, "t2", "CREATE TABLE t2 (id integer);\n", down)}
+    project = make(request, tmp_path, kind, files)
+    assert project.run("migrate", "--env", "staging").exit_code == 0
+    run = project.run("rollback", "--env", "staging", "--to", "0", "--reason", "x", "--dry-run")
+    assert run.exit_code == 0, run.stderr
+    assert [line.split()[:3] for line in run.lines[:-1]] == [["not", "executed", "2"]]
+    assert project.has_table("t1") and project.has_table("t2")
+
+
+def test_a_down_outside_a_transaction_that_failed_half_way_is_not_retried_blindly(
+    request: pytest.FixtureRequest, tmp_path: Path, kind: str
+) -> None:
+    down = "-- vcsync: no-transaction\nDROP TABLE t2;\nDROP TABLE helper;\n"
+    files = {**table(1), **mig(2, "t2", "CREATE TABLE t2 (id integer);\n", down)}
+    project = make(request, tmp_path, kind, files)
+    assert project.run("migrate", "--env", "staging").exit_code == 0
+    failed = project.run("rollback", "--env", "staging", "--steps", "1", "--reason", "x")
+    assert failed.exit_code == 1
+    assert "its rollback ran without a transaction and 1 of its statements committed" in (
+        failed.stderr
+    )
+    assert not project.has_table("t2")  # what committed stays committed
+    again = project.run("rollback", "--env", "staging", "--steps", "1", "--reason", "x")
+    assert again.exit_code == 1
+    assert "the rollback of migration 2 failed in staging at statement 2" in again.stderr
+    assert "vcsync repair --env staging" in again.stderr
+    assert project.has_table("t1")  # the migration below was not touched
+    repaired = project.run("repair", "--env", "staging", "--resolution", "pending")
+    assert repaired.exit_code == 0, repaired.stderr
+    assert statuses(project) == {"1": "applied", "2": "rolled_back"}

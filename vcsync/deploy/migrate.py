@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from vcsync.check import open_project
 from vcsync.config import Config
 from vcsync.deploy.plan import Deployable, check_history, load_deployables, pending
@@ -40,7 +42,7 @@ def _migrate(session: Session, deployables: list[Deployable], to: Version | None
     env = session.target.environment
     states = session.states()
     try:
-        _refuse_partial(states, env)
+        refuse_partial(states.values(), env)
         check_history(deployables, states, env)
         plan = pending(deployables, states, to, env)
     except OperationFailed as exc:
@@ -57,19 +59,26 @@ def _migrate(session: Session, deployables: list[Deployable], to: Version | None
     return session.finish()
 
 
-def _refuse_partial(states: dict[str, MigrationState], env: str) -> None:
-    """A script that ran outside a transaction and stopped half-way is in an unknown state:
-    running it again would repeat what committed. A person decides, then `repair` records it."""
-    for state in states.values():
+def refuse_partial(states: Iterable[MigrationState], env: str) -> None:
+    """A script that ran outside a transaction and stopped half-way (killed, or failed after
+    some of its statements committed) left the database in a state no one recorded: running
+    it, or its rollback, again would repeat what committed. A person decides, then `repair`
+    records it."""
+    for state in states:
         if state.status == "running":
             raise OperationFailed(interrupted_message(state, env))
-        if state.status == "failed" and state.no_transaction and (state.statements_committed or 0):
+        if (
+            state.status in ("failed", "rollback_failed")
+            and state.no_transaction
+            and (state.statements_committed or 0)
+        ):
+            what = "the rollback of " if state.status == "rollback_failed" else ""
             raise OperationFailed(
-                f"migration {state.version} failed in {env} at statement "
+                f"{what}migration {state.version} failed in {env} at statement "
                 f"{state.failed_statement_index} without a transaction, after "
                 f"{_statements(state.statements_committed)} committed; finish or undo that by "
                 f"hand, then run `vcsync repair --env {env} --resolution applied` (or "
-                "`--resolution pending` to run it again)."
+                "`--resolution pending` if nothing of it is left)."
             )
 
 

@@ -3,11 +3,9 @@ was recorded when each was deployed (Git's copy may have changed since)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-
 from vcsync.check import open_project
 from vcsync.config import Config
-from vcsync.deploy.migrate import interrupted_message
+from vcsync.deploy.migrate import refuse_partial
 from vcsync.deploy.plan import Deployable, from_state, load_deployables, sort_key
 from vcsync.deploy.session import Progress, Session, StepFailed, StepResult, TargetResult
 from vcsync.deploy.targets import run_everywhere
@@ -71,7 +69,7 @@ def _rollback(
         else [s for s in applied if s.version_sort > (floor or "")]
     )
     try:
-        _refuse_interrupted(states.values(), env)
+        refuse_partial(states.values(), env)
         for state in chosen:
             if state.status == "baselined":
                 raise OperationFailed(
@@ -104,7 +102,7 @@ def _rollback(
                 "recorded at deploy time; the recorded one ran."
             )
         try:
-            session.run_step(
+            step = session.run_step(
                 item,
                 state.down_script or "",
                 no_transaction=item.down_no_transaction,
@@ -117,6 +115,8 @@ def _rollback(
                 error=f"the rollback of {state.version} failed: {failure.message}",
                 recovery=_recovery(state.version, failure, env, session.dry_run),
             )
+        if step.action == "not executed":
+            break  # a dry run cannot go past a down that must run outside it
     return session.finish()
 
 
@@ -136,12 +136,6 @@ def _record_nothing_undone(session: Session, item: Deployable) -> None:
             "nothing undone: its rollback is empty or irreversible (--allow-irreversible)",
         )
     )
-
-
-def _refuse_interrupted(states: Iterable[MigrationState], env: str) -> None:
-    for state in states:
-        if state.status == "running":
-            raise OperationFailed(interrupted_message(state, env))
 
 
 def _recovery(version: str, failure: StepFailed, env: str, dry_run: bool) -> str:
