@@ -153,7 +153,9 @@ def leak_in(text: str, password: str) -> str | None:
             at = text.index(form)
             return text[max(0, at - 60) : at + len(form) + 20].replace("\n", " ")
     for url in URLS.findall(text):
-        bare = re.sub(r"[.:;]$", "", url)  # a sentence's punctuation
+        bare = re.sub(r"[.:;,]$", "", url)  # a sentence's punctuation
+        if bare.endswith("://"):  # a scheme named in a message ("must start with …"), no URL
+            continue
         bare = REDACTED.sub(lambda m: "@" if m[0].startswith(":") else "", bare)
         if not IDENTITY.fullmatch(bare):  # what is left of a password cut in two ("#ss")
             return url
