@@ -256,14 +256,33 @@ def test_commit_of_a_migration_with_its_rollback_passes(
     assert git(consumer, "rev-parse", "HEAD~1").strip() == before
 
 
-def test_commit_without_sql_files_skips_vcsync_check(consumer: Path, pre_commit_home: Path) -> None:
+def test_commit_without_sql_files_passes_vcsync_check(
+    consumer: Path, pre_commit_home: Path
+) -> None:
     write(consumer, {"README.md": "# shop\n"})
     git(consumer, "add", "-A")
 
     result = git_commit(consumer, pre_commit_home, "-m", "readme")
 
     assert result.exit_code == 0, result.output
-    assert status_line("vcsync check", "Skipped").search(result.output), result.output
+    assert status_line("vcsync check", "Passed").search(result.output), result.output
+
+
+def test_commit_that_only_deletes_a_shipped_migration_is_blocked(
+    consumer: Path, pre_commit_home: Path, tmp_path: Path
+) -> None:
+    """No .sql file is staged to pass, so the framework used to skip the hook."""
+    write(consumer, GOOD)
+    commit_skipping_hooks(consumer, "customers")
+    git(tmp_path, "init", "-q", "--bare", "origin.git")
+    git(consumer, "remote", "add", "origin", str(tmp_path / "origin.git"))
+    git(consumer, "push", "-q", "origin", "main")
+    git(consumer, "rm", "-q", *GOOD)
+
+    result = git_commit(consumer, pre_commit_home, "-m", "drop customers")
+
+    assert result.exit_code == 1, result.output
+    assert f"{MIGRATION}:1:1: VC202" in result.output, result.output
 
 
 def test_the_files_pre_commit_passes_are_the_scope_of_the_check(

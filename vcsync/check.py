@@ -125,7 +125,8 @@ def _scope(
     project: Project, dirs: list[str], staged: bool, paths: Sequence[Path]
 ) -> frozenset[str] | None:
     """Named paths (read from the index with --staged: a framework's `--all-files` run names
-    every file, changed or not); else with --staged what the commit changes; else all."""
+    every file, changed or not), plus with --staged what the commit deletes; else with
+    --staged what the commit changes; else all."""
     if paths:
         root = project.root.resolve()
         chosen = set()
@@ -136,6 +137,10 @@ def _scope(
                 raise VcsyncError(f"{path} is outside the project at {project.root}.")
             rel = path.resolve().relative_to(root).as_posix()
             chosen.add("" if rel == "." else rel)
+        if staged:  # a deleted file cannot be named (the framework passes only what exists)
+            assert project.repo is not None
+            deleted = project.repo.staged_changes(deleted_only=True)
+            chosen.update(p for p in deleted if any(_under(p, d) for d in dirs))
         return _Prefixes(chosen)
     if staged:
         assert project.repo is not None

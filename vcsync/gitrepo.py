@@ -107,9 +107,11 @@ class Repo:
                     entries.append(TreeEntry(path, blob))
         return entries
 
-    def staged_changes(self) -> list[str]:
-        """Paths the next commit adds, modifies, renames or deletes (renames as delete+add)."""
-        out = self.run("diff", "--cached", "--name-only", "-z", "--no-renames")
+    def staged_changes(self, *, deleted_only: bool = False) -> list[str]:
+        """Paths the next commit adds, modifies, renames or deletes (renames as delete+add);
+        `deleted_only`: just the paths it deletes (a rename's old path included)."""
+        only = ["--diff-filter=D"] if deleted_only else []
+        out = self.run("diff", "--cached", "--name-only", "-z", "--no-renames", *only)
         return [p for p in out.split("\0") if p]
 
     def changed_since(self, ref: str, staged: bool, folders: Sequence[str]) -> list[Changed]:
