@@ -370,3 +370,16 @@ def test_a_down_outside_a_transaction_that_failed_half_way_is_not_retried_blindl
     repaired = project.run("repair", "--env", "staging", "--resolution", "pending")
     assert repaired.exit_code == 0, repaired.stderr
     assert statuses(project) == {"1": "applied", "2": "rolled_back"}
+
+
+def test_each_batched_migration_shows_its_own_duration(pg_url: str, tmp_path: Path) -> None:
+    files = {
+        **table(1),
+        **mig(2, "slow", "CREATE TABLE t2 (id integer);\nSELECT pg_sleep(0.4);\n", "SELECT 1;\n"),
+        **table(3),
+    }
+    project = project_with(tmp_path, "postgres", pg_url, files)
+    run = project.run("migrate", "--env", "staging")
+    assert run.exit_code == 0, run.stderr
+    durations = [int(line.rsplit("(", 1)[1].split(" ms")[0]) for line in run.lines[:3]]
+    assert durations[1] >= 400 and durations[0] < 400 and durations[2] < 400, run.lines

@@ -30,7 +30,12 @@ from vcsync.db.urls import POSTGRES, Target
 from vcsync.deploy.plan import Deployable
 from vcsync.deploy.provenance import Provenance
 from vcsync.ledger.chain import describe_head, head, ledger_key
-from vcsync.ledger.reader import MigrationState, migration_states, unfinished_runs
+from vcsync.ledger.reader import (
+    MigrationState,
+    migration_states,
+    recorded_durations,
+    unfinished_runs,
+)
 from vcsync.ledger.schema import ensure_ledger
 from vcsync.ledger.writer import (
     SERVER_DURATION,
@@ -523,9 +528,7 @@ class Session:
         except BatchFailed as exc:
             self.conn.rollback()  # the one transaction that failed; those before it committed
             position, number = owners[exc.index]
-            each = _ms(start) // (position + 1)
-            for item in batch[:position]:
-                self.note(StepResult(item.version, item.migration.description, "applied", each))
+            self._note_applied(batch[:position])
             item, prepared = pairs[position]
             if number:
                 failure = _statement_failed(number, prepared, prepared.statements[number - 1], exc)
@@ -535,10 +538,16 @@ class Session:
                     None,
                     f"its ledger rows could not be written, so it was rolled back: {exc.message}",
                 )
-            self._fail(item, failure, "failed", None, each, outside=False)
-        each = _ms(start) // len(batch)
+            self._fail(item, failure, "failed", None, _ms(start), outside=False)
+        self._note_applied(batch)
+
+    def _note_applied(self, batch: list[Deployable]) -> None:
+        """Each migration of a batch that committed, with the duration the server measured
+        in its own transaction (recorded in its ledger row), not the batch's average."""
+        durations = recorded_durations(self.conn, self.schema, self.deployment_id)
         for item in batch:
-            self.note(StepResult(item.version, item.migration.description, "applied", each))
+            ms = durations.get(item.version_sort, 0)
+            self.note(StepResult(item.version, item.migration.description, "applied", ms))
 
     def _announce(self, version: str, description: str) -> None:
         if self.progress:

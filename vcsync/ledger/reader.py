@@ -145,6 +145,17 @@ def _with_progress(
     return states
 
 
+def recorded_durations(conn: Connection, schema: str, deployment_id: str) -> dict[str, int]:
+    """How long each migration a run applied took, by version_sort, as its row recorded."""
+    rows = conn.query(
+        f"SELECT h.version_sort, s.duration_ms FROM {conn.table(schema, 'schema_migration_s')} s "
+        f"JOIN {conn.table(schema, 'schema_migration_h')} h ON h.migration_hk = s.migration_hk "
+        "WHERE s.deployment_id = %s AND s.status = 'applied'",
+        [deployment_id],
+    )
+    return {key: int(ms or 0) for key, ms in rows}
+
+
 class UnfinishedRun(NamedTuple):
     """A run whose deployment_log row has no deployment_end row."""
 
