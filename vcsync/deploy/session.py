@@ -39,6 +39,7 @@ from vcsync.ledger.reader import (
 from vcsync.ledger.schema import ensure_ledger
 from vcsync.ledger.writer import (
     SERVER_DURATION,
+    SERVER_START,
     Deployment,
     MigrationEvent,
     RunEnd,
@@ -510,16 +511,11 @@ class Session:
             ]
             # The commit need not wait for the disk: the run's end row does, and a crash
             # before it loses only migrations whose rows went with them.
+            opening = ["BEGIN", "SET LOCAL synchronous_commit TO off", SERVER_START]
             for number, statement in enumerate(
-                [
-                    "BEGIN",
-                    "SET LOCAL synchronous_commit TO off",
-                    *prepared.statements,
-                    *rows,
-                    "COMMIT",
-                ]
-            ):
-                user = number - 1 if 2 <= number < 2 + len(prepared.statements) else 0
+                [*opening, *prepared.statements, *rows, "COMMIT"], start=1 - len(opening)
+            ):  # a user statement's own number, from 1; the rest are ours
+                user = number if 1 <= number <= len(prepared.statements) else 0
                 statements.append(statement)
                 owners.append((position, user))
         start = time.perf_counter()

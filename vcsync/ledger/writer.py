@@ -88,8 +88,14 @@ class ServerValue(str):
     """A value the server computes (SQL written as is): a batched migration's duration."""
 
 
-# A migration's duration, as its own transaction sees it at the moment its ledger row goes in.
-SERVER_DURATION = ServerValue("(extract(epoch FROM clock_timestamp() - now()) * 1000)::integer")
+# A batched migration's start, noted by the server as its transaction begins: now() will not
+# do, since every statement of one multi-statement query shares the query's arrival time.
+SERVER_START = "SELECT set_config('vcsync.started', clock_timestamp()::text, true)"
+# Its duration, as the server sees it at the moment its ledger row goes in.
+SERVER_DURATION = ServerValue(
+    "(extract(epoch FROM clock_timestamp() - current_setting('vcsync.started')::timestamptz)"
+    " * 1000)::integer"
+)
 
 
 def _insert_sql(table: str, row: dict[str, object]) -> tuple[str, list[object]]:
