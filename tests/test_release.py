@@ -203,6 +203,27 @@ def test_an_invalid_tag_name_is_refused(plain: Path, name: str) -> None:
     assert git(plain, "tag", "-l") == ""
 
 
+@pytest.fixture
+def project(project: Project) -> Project:
+    """conftest's project with both environments migrated to the schema version the tag
+    will hold: tag-release refuses an environment that is not there."""
+    for env in ("staging", "production"):
+        assert project.run("migrate", "--env", env).exit_code == 0
+    return project
+
+
+def test_an_environment_not_at_the_tagged_schema_version_is_refused(project: Project) -> None:
+    assert (
+        project.run("rollback", "--env", "staging", "--steps", "1", "--reason", "x").exit_code == 0
+    )
+    run = project.run("tag-release", "v1", "--env", "staging", "--env", "production")
+    assert run.exit_code == 1
+    assert "is at schema version 2, not 3, the version v1 holds; migrate it first" in run.stderr
+    assert "nothing was tagged or recorded" in run.stderr
+    assert git(project.path, "tag", "-l") == ""
+    assert release_rows(project) == []
+
+
 def test_an_unknown_environment_is_refused_before_anything_is_tagged(project: Project) -> None:
     run = project.run("tag-release", "v1", "--env", "staging", "--env", "qa")
     assert run.exit_code == 2
@@ -210,7 +231,7 @@ def test_an_unknown_environment_is_refused_before_anything_is_tagged(project: Pr
         "vcsync: environment 'qa' is not configured (configured: production, staging).\n"
     )
     assert git(project.path, "tag", "-l") == ""
-    assert not (project.path / "staging.db").exists()
+    assert release_rows(project) == []
 
 
 def release_rows(project: Project, query: Any = None) -> list[tuple[Any, ...]]:
@@ -324,6 +345,8 @@ def test_rows_already_written_are_rolled_back_when_a_later_ledger_refuses(
         '[tool.vcsync.environments.production]\nurl = "sqlite:///production.db"\n'
     )
     repo = make_repo(tmp_path / "two", {**BASE, ".gitignore": "*.db*\n"}, config=config)
+    for env in ("staging", "production"):
+        assert vcsync(repo, "migrate", "--env", env).exit_code == 0
     assert vcsync(repo, "tag-release", "v1", "--env", "production").exit_code == 0
     git(repo, "tag", "-d", "v1")
     commit(repo, "later")
@@ -440,7 +463,8 @@ def test_a_commit_that_fails_after_tagging_is_exit_1_and_names_the_recovery(
         '[tool.vcsync.environments.production]\nurl = "sqlite:///production.db"\n'
     )
     repo = make_repo(tmp_path / "late", {**BASE, ".gitignore": "*.db*\n"}, config=config)
-    assert vcsync(repo, "migrate", "--env", "staging").exit_code == 0  # the ledger exists
+    for env in ("staging", "production"):  # the ledgers exist, at the tagged version
+        assert vcsync(repo, "migrate", "--env", env).exit_code == 0
     with psycopg.connect(pg_url, autocommit=True) as conn:  # a check that fires at COMMIT
         conn.execute(
             "CREATE FUNCTION public.refuse() RETURNS trigger LANGUAGE plpgsql AS "

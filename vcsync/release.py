@@ -351,12 +351,28 @@ def _stage(conn: Connection, schema: str, record: ReleaseRecord) -> None:
                 f"release {known.tag} at commit {known.commit_sha[:10]}; a release tag never "
                 "moves (fetch the tags with `git fetch --tags`), so pick a new name."
             )
+    at = _schema_version(conn, schema)
+    if at != record.schema_version:
+        raise OperationFailed(
+            f"{conn.target.environment} ({conn.target.display}) is at schema version "
+            f"{at or 'none (nothing applied)'}, not {record.schema_version or 'none'}, the "
+            f"version {record.tag} holds; migrate it first (`vcsync migrate --env "
+            f"{conn.target.environment}`), or leave it out of --env."
+        )
     conn.begin()
     deployment_id = uuid.uuid4().hex
     key = ledger_key()
     record_start(conn, schema, _release_run(conn, record, deployment_id), key)
     record_release(conn, schema, record, deployment_id)
     record_end(conn, schema, RunEnd(deployment_id, "succeeded", None, "", record.load_dts, 0), key)
+
+
+def _schema_version(conn: Connection, schema: str) -> str | None:
+    """The newest versioned migration applied in that database (as its label), or None."""
+    from vcsync.ledger.reader import migration_states
+
+    applied = [s for k, s in migration_states(conn, schema).items() if s.applied and k[:1] != "~"]
+    return max(applied, key=lambda s: s.version_sort).version if applied else None
 
 
 def _release_run(conn: Connection, record: ReleaseRecord, deployment_id: str) -> Deployment:
