@@ -342,7 +342,8 @@ def test_shallow_clone_checks_history_and_hints_depth(cloned: Path, tmp_path: Pa
     write(shallow, {V2: "ALTER TABLE users ADD COLUMN email citext;\n"})
     assert "VC201" in vcsync(shallow, "check").stdout
     run = vcsync(shallow, "check", "--base", "origin/release")
-    assert run.exit_code == 2 and "`git fetch --depth=1 origin release`" in run.stderr
+    assert run.exit_code == 2
+    assert "`git fetch --depth=1 origin release:refs/remotes/origin/release`" in run.stderr
 
 
 def test_detached_head_is_checked_like_a_branch(cloned: Path) -> None:

@@ -558,5 +558,5 @@ def test_to_that_is_no_version_is_a_usage_error_not_a_traceback(tmp_path: Path) 
     repo = make_repo(tmp_path / "p", diesel_tree(), config=config("updown", "migrations", SQLITE))
     run = vcsync(repo, "migrate", "--env", "staging", "--to", "latest")
     assert run.exit_code == 2
-    assert "'latest' is not a version" in run.stderr
+    assert "--to 'latest' names nothing vcsync knows" in run.stderr
     assert sqlite_tables(repo) == set()

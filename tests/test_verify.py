@@ -185,7 +185,7 @@ def test_verify_in_a_shallow_clone_names_the_fetch_for_a_missing_base(tmp_path: 
     git(tmp_path, "clone", "-q", "--depth", "1", f"file://{upstream}", "shallow")
     run = vcsync(tmp_path / "shallow", "verify", "--base", "origin/release")
     assert run.exit_code == 2
-    assert "`git fetch --depth=1 origin release`" in run.stderr
+    assert "`git fetch --depth=1 origin release:refs/remotes/origin/release`" in run.stderr
 
 
 def test_a_release_tag_whose_manifest_disagrees_with_its_commit_is_vc207(project: Project) -> None:

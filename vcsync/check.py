@@ -14,7 +14,7 @@ from typing import NamedTuple
 from vcsync.background import Background
 from vcsync.config import Config
 from vcsync.errors import ConfigError, GitError, VcsyncError
-from vcsync.gitrepo import Repo, TreeEntry, fetch_hint
+from vcsync.gitrepo import Repo, TreeEntry
 from vcsync.migrations.layouts import Discovery, Folders, Migration, Script, detect_layout, discover
 from vcsync.migrations.versions import version_from_user
 from vcsync.rules import Finding, Rule, all_rules
@@ -177,7 +177,7 @@ def _bases(
     bases: list[Base] = []
     notes: list[str] = []
     if commit is None:
-        hint = fetch_hint(ref, repo.is_shallow())
+        hint = repo.fetch_hint(ref)
         if explicit:
             raise GitError(f"base ref {ref} is not in this clone; {hint}.")
         # A local repository without the default remote still gets its hook.

@@ -7,6 +7,7 @@ what it reads: an unknown key or a bad value is one ConfigError naming the key.
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -22,6 +23,7 @@ URL_FORMS = ("sqlite:///", "postgresql://", "postgres://", "env:")
 _VERSION = re.compile(r"^\d+([._-]\d+)*$")
 _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
 _CODE_PREFIX = re.compile(r"^VC\d{0,3}$")
+NAME_MAX = 255
 
 
 @dataclass(frozen=True)
@@ -73,11 +75,25 @@ def find_config_file(start: Path) -> Path | None:
     for folder in (start, *start.parents):
         for name in CONFIG_FILES:
             candidate = folder / name
-            if candidate.is_file() and (
-                name == "vcsync.toml" or "[tool.vcsync" in candidate.read_text("utf-8", "replace")
-            ):
+            if candidate.is_file() and (name == "vcsync.toml" or _has_vcsync_table(candidate)):
                 return candidate
     return None
+
+
+def _has_vcsync_table(pyproject: Path) -> bool:
+    """Whether TOML says `tool.vcsync` in any spelling: `[tool.vcsync]`, `[tool]` with
+    `vcsync = {…}`, dotted `tool.vcsync.layout = …`, quoted keys. A file that is not valid
+    TOML counts when it has the usual heading, so its mistake is reported, not skipped."""
+    import tomllib
+
+    text = pyproject.read_text("utf-8", "replace")
+    if "vcsync" not in text:
+        return False  # most pyproject.toml files: no need to parse them
+    try:
+        tool = tomllib.loads(text).get("tool")
+    except tomllib.TOMLDecodeError:
+        return "[tool.vcsync" in text
+    return isinstance(tool, dict) and "vcsync" in tool
 
 
 def load_config(explicit: Path | None = None, cwd: Path | None = None) -> Config:
@@ -85,7 +101,11 @@ def load_config(explicit: Path | None = None, cwd: Path | None = None) -> Config
     path = explicit if explicit is not None else find_config_file(cwd)
     if path is None:
         return Config(root=cwd)
-    if not path.is_file():
+    try:
+        found = path.is_file()
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc}.") from None
+    if not found:
         raise ConfigError(f"config file {path} does not exist.")
     return parse_config(_read_toml(path), path)
 
@@ -99,12 +119,20 @@ def _read_toml(path: Path) -> dict[str, Any]:
         raise ConfigError(f"cannot read config file {path}: {exc}.") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path} is not valid TOML: {exc}.") from None
-    if path.name == "pyproject.toml":
-        section = data.get("tool", {}).get("vcsync")
-        if section is None:
-            raise ConfigError(f"{path} has no [tool.vcsync] table.")
-        return dict(section)
-    return dict(data.get("tool", {}).get("vcsync", data))
+    tool = data.get("tool", {})
+    if not isinstance(tool, dict):
+        raise ConfigError(f"{path}: tool must be a table ([tool.vcsync] holds vcsync's keys).")
+    if path.name != "pyproject.toml" and "vcsync" not in tool:
+        return data  # vcsync.toml may hold the keys at its top level
+    section = tool.get("vcsync")
+    if section is None:
+        raise ConfigError(f"{path} has no [tool.vcsync] table.")
+    if not isinstance(section, dict):
+        written = "[[tool.vcsync]]" if isinstance(section, list) else "tool.vcsync = …"
+        raise ConfigError(
+            f"{path}: tool.vcsync must be one table; write [tool.vcsync], not {written}."
+        )
+    return section
 
 
 def parse_config(raw: Mapping[str, Any], path: Path) -> Config:
@@ -148,7 +176,21 @@ def _codes(value: Any) -> tuple[str, ...]:
     for code in value:
         if not _CODE_PREFIX.match(code):
             raise ValueError(f"has {code!r}, which is not a rule code or prefix such as VC2")
+    known = _known_codes()
+    for code in value:
+        if not any(k.startswith(code) for k in known):
+            raise ValueError(
+                f"has {code!r}, which matches no rule (see `vcsync rules` for the codes)"
+            )
     return tuple(value)
+
+
+def _known_codes() -> list[str]:
+    """The registry's codes: rules and verify's gate checks. Imported only for a config that
+    names codes, and `check` imports the rules anyway, so the hook pays nothing for it."""
+    from vcsync.rules import all_codes
+
+    return [rule.code for rule in all_codes()]
 
 
 def _version(value: Any) -> str:
@@ -165,7 +207,21 @@ def _url(value: Any) -> str:
         scheme = _SCHEME.match(text)
         got = f"{scheme.group()}…" if scheme else "a value that is withheld"
         raise ValueError(f"must start with one of {', '.join(URL_FORMS)} (got {got})")
+    if "\0" in text:
+        raise ValueError("holds a NUL character, which no database name or path can")
+    if text.startswith("sqlite:///"):
+        _sqlite_path(text[len("sqlite:///") :])
     return text
+
+
+def _sqlite_path(path: str) -> None:
+    """A path the system can open: no name in it longer than NAME_MAX (255 bytes)."""
+    for name in path.split("/"):
+        if len(os.fsencode(name)) > NAME_MAX:
+            raise ValueError(
+                f"names a file or folder of {len(os.fsencode(name))} bytes "
+                f"(the longest name a file system takes is {NAME_MAX}); shorten it"
+            )
 
 
 def _positive_int(value: Any) -> int:

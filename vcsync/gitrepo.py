@@ -75,6 +75,17 @@ class Repo:
             raise GitError(f"git {args[0]} failed: {message[-1] if message else 'no output'}.")
         return proc.stdout
 
+    def fetch_hint(self, ref: str) -> str:
+        """The `git fetch` that brings `ref` into this clone, as its remote is set up."""
+        remote = ref.partition("/")[0]
+        known = remote in self.run("remote").split()
+        refspecs = (
+            self.run("config", "--get-all", f"remote.{remote}.fetch", check=False).split()
+            if known
+            else None
+        )
+        return fetch_hint(ref, self.is_shallow(), refspecs)
+
     def has_commits(self) -> bool:
         return self.run("rev-parse", "--verify", "-q", "HEAD", check=False) != ""
 
@@ -175,10 +186,17 @@ class Repo:
             self._batch = None
 
 
-def fetch_hint(ref: str, shallow: bool) -> str:
-    """The `git fetch` that brings `ref` into this clone (`origin/main`, a tag, a branch)."""
+def fetch_hint(ref: str, shallow: bool, refspecs: Sequence[str] | None = None) -> str:
+    """The `git fetch` that brings `ref` into this clone (`origin/main`, a tag, a branch).
+
+    `refspecs`, when known, are the remote's `remote.<name>.fetch` lines: a single-branch
+    clone maps only its own branch, so `git fetch origin main` there fills FETCH_HEAD and
+    never creates `origin/main`; the fetch then names its destination."""
     depth = "--depth=1 " if shallow else ""
     remote, _, branch = ref.partition("/")
     if branch and not ref.startswith("refs/"):
-        return f"run `git fetch {depth}{remote} {branch}`"
+        sources = {spec.lstrip("+").partition(":")[0] for spec in refspecs or ()}
+        if refspecs is None or sources & {"refs/heads/*", f"refs/heads/{branch}"}:
+            return f"run `git fetch {depth}{remote} {branch}`"
+        return f"run `git fetch {depth}{remote} {branch}:refs/remotes/{ref}`"
     return f"run `git fetch {depth}origin {ref}:{ref}`"

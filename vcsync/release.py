@@ -27,7 +27,7 @@ from vcsync.db.urls import Target
 from vcsync.deploy.plan import UNLIMITED, business_key
 from vcsync.deploy.targets import environment_targets
 from vcsync.errors import GitError, OperationFailed, VcsyncError
-from vcsync.gitrepo import Repo, fetch_hint
+from vcsync.gitrepo import Repo
 from vcsync.ledger.chain import ledger_key
 from vcsync.ledger.schema import RECORD_SOURCE, ensure_ledger
 from vcsync.ledger.writer import Deployment, RunEnd, hash_key, record_end, record_start
@@ -136,7 +136,7 @@ def resolve_ref(repo: Repo, ref: str) -> str:
     if commit is None and not repo.has_commits():
         raise GitError(f"the repository has no commits yet, so there is no {ref} to read.")
     if commit is None:
-        raise GitError(f"{ref} is not in this clone; {fetch_hint(ref, repo.is_shallow())}.")
+        raise GitError(f"{ref} is not in this clone; {repo.fetch_hint(ref)}.")
     return commit
 
 

@@ -18,11 +18,14 @@ from vcsync.check import Project, open_project
 from vcsync.config import Config
 from vcsync.db.urls import SQLITE
 from vcsync.deploy.targets import environment_targets
+from vcsync.deploy.version_argument import could_be_git_name, resolve_version, versions_in_git
 from vcsync.errors import OperationFailed, VcsyncError
+from vcsync.migrations.versions import Version
 from vcsync.scratch import SCRATCH, scratch_database, snapshot_of
 from vcsync.snapshot import Change, Snapshot, diff_snapshots
 
 CURRENT = "current"
+ENDPOINT = "a migration version such as 1.4.0 (or V1.4.0), a release tag, a Git ref or `current`"
 
 
 def schema_diff(
@@ -30,7 +33,8 @@ def schema_diff(
 ) -> list[Change]:
     project = open_project(config)
     (old, old_kind), (new, new_kind) = (
-        schema_at(config, project, spec, environment) for spec in (before, after)
+        schema_at(config, project, spec, environment, side)
+        for spec, side in ((before, "FROM"), (after, "TO"))
     )
     if old_kind != new_kind:
         live = new_kind if old_kind == SQLITE else old_kind
@@ -42,19 +46,23 @@ def schema_diff(
 
 
 def schema_at(
-    config: Config, project: Project, spec: str, environment: str | None
+    config: Config, project: Project, spec: str, environment: str | None, side: str = "FROM"
 ) -> tuple[Snapshot, str]:
-    """The schema `spec` names, and the kind of database it was read from."""
+    """The schema `spec` names, and the kind of database it was read from. A version must
+    be one Git has: one that merely parses would build everything up to it."""
     if spec == CURRENT and environment:
         target = environment_targets(config, environment)[0]
         if target.path is not None and not target.path.exists():
             raise VcsyncError(f"{environment} has no database yet ({target.display}).")
         return snapshot_of(target, config, create=False), target.kind
     repo = project.repo
-    if spec != CURRENT and repo is not None and repo.resolve(spec) is not None:
+    if spec == CURRENT:
+        return _built(config, None)
+    if repo is not None and could_be_git_name(spec) and repo.resolve(spec) is not None:
         with tempfile.TemporaryDirectory(prefix="vcsync-ref-") as folder:
             return _built(_exported(config, project, spec, Path(folder)), None)
-    return _built(config, None if spec == CURRENT else spec)
+    version = resolve_version(project, spec, side, versions_in_git(project), accepts=ENDPOINT)
+    return _built(config, version)
 
 
 def _exported(config: Config, project: Project, ref: str, folder: Path) -> Config:
@@ -72,7 +80,7 @@ def _exported(config: Config, project: Project, ref: str, folder: Path) -> Confi
     return replace(config, root=root)
 
 
-def _built(config: Config, version: str | None) -> tuple[Snapshot, str]:
+def _built(config: Config, version: Version | None) -> tuple[Snapshot, str]:
     from vcsync.deploy.migrate import migrate
 
     with scratch_database(config) as (scratch, target):

@@ -26,6 +26,30 @@ if TYPE_CHECKING:
     from vcsync.snapshot import Snapshot
 
 SCRATCH = "scratch"
+# Without `scratch_url` the scratch database is a temporary SQLite file: it runs SQLite's
+# SQL, and stands in for PostgreSQL (what it cannot run there is reported, not skipped).
+_SQLITE_SERVES = ("sqlite", "postgres", "postgresql")
+
+
+def scratch_problem(config: Config) -> str | None:
+    """Why no scratch database suits the configured dialect, or None when one can be had."""
+    if config.scratch_url is not None or config.dialect in _SQLITE_SERVES:
+        return None
+    return (
+        f"no scratch database suits the {config.dialect} dialect (without scratch_url vcsync "
+        "builds one as a temporary SQLite file); set scratch_url to a server it can create "
+        "scratch databases on"
+    )
+
+
+def scratch_stand_in(config: Config) -> str | None:
+    """What the scratch database stands in for when it is not the dialect's own, or None."""
+    if config.scratch_url is not None or config.dialect == "sqlite":
+        return None
+    return (
+        f"the round trip ran on a temporary SQLite database standing in for {config.dialect}; "
+        "set scratch_url to run it on a PostgreSQL server"
+    )
 
 
 def snapshot_of(target: Target, config: Config, *, create: bool = True) -> Snapshot:

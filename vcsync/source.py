@@ -30,6 +30,22 @@ def read_bytes(source: Source, path: str) -> bytes:
     return b"".join(source.chunks(path))
 
 
+def text_names(paths: list[str], label: str) -> list[str]:
+    """`paths`, refused if a name is not UTF-8: the OS and Git hand such bytes over as
+    surrogates, which a ledger row, a report or a terminal cannot hold, so the file could be
+    checked but never deployed. Better to stop at `check`, where renaming it is cheap."""
+    for path in paths:
+        try:
+            path.encode("utf-8")
+        except UnicodeEncodeError:
+            shown = os.fsencode(path).decode("utf-8", "backslashreplace")
+            raise VcsyncError(
+                f"{shown} ({label}): its file name is not valid UTF-8; rename it "
+                "(`git mv`) to a UTF-8 name, as vcsync records names as text."
+            ) from None
+    return paths
+
+
 class WorkTree:
     label = "work tree"
 
@@ -45,7 +61,7 @@ class WorkTree:
                 dirnames[:] = [d for d in dirnames if not d.startswith(".")]
                 base = Path(dirpath).relative_to(self.root).as_posix()
                 found.update(f"{base}/{name}" for name in filenames)
-        return sorted(found)
+        return text_names(sorted(found), self.label)
 
     def chunks(self, path: str) -> Iterator[bytes]:
         # os.read on a descriptor: a buffered file object costs more than reading a
@@ -73,7 +89,7 @@ class GitTree:
         self._blobs = {e.path: e.blob for e in entries}
 
     def paths(self) -> list[str]:
-        return sorted(self._blobs)
+        return text_names(sorted(self._blobs), self.label)
 
     def chunks(self, path: str) -> Iterator[bytes]:
         return self.repo.chunks(self._blobs[path])

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 
 from vcsync.cli import render
-from vcsync.cli.options import data_options, load
+from vcsync.cli.options import Seconds, data_options, load
 
 if TYPE_CHECKING:  # the deploy machinery loads only when a deploy command runs
     from vcsync.deploy.session import TargetResult
@@ -21,7 +21,7 @@ def _deploy_options(command: F) -> F:
     command = click.option("--env", "environment", required=True, help="The environment.")(command)
     command = click.option(
         "--lock-timeout",
-        type=click.FloatRange(min=0),
+        type=Seconds(),
         default=60.0,
         show_default=True,
         help="Seconds to wait for another deployment.",
@@ -124,11 +124,13 @@ def repair(fmt: str, config_path: Path | None, **options: Any) -> int:
 @click.option("--env", "environments", multiple=True, help="Environments (default: all).")
 @data_options
 def status(environments: tuple[str, ...], fmt: str, config_path: Path | None) -> int:
-    """A matrix of migrations x environments: applied, pending, failed, drifted."""
+    """A matrix of migrations x environments: applied, pending, failed, drifted (exit 1
+    when a target cannot be reached; every other one is still shown)."""
     from vcsync.deploy.report import status as read
 
-    render.status_table(read(load(config_path), list(environments)), fmt)
-    return 0
+    report = read(load(config_path), list(environments))
+    render.status_table(report, fmt)
+    return 1 if any(c.error for c in report.columns) else 0
 
 
 @click.command()
@@ -139,8 +141,9 @@ def history(environment: str, limit: int | None, fmt: str, config_path: Path | N
     """Deployments, newest first: when, who, commit, tag, outcome, duration."""
     from vcsync.deploy.report import history as read
 
-    render.history_table(read(load(config_path), environment, limit), fmt)
-    return 0
+    per_target = read(load(config_path), environment, limit)
+    render.history_table(per_target, fmt)
+    return 1 if any(h.error for h in per_target) else 0
 
 
 COMMANDS = (migrate, rollback, baseline, repair, status, history)

@@ -13,7 +13,13 @@ import click
 
 from vcsync import __version__
 from vcsync.cli import deploy, release, render
-from vcsync.cli.options import config_option, data_format_option, format_option, load
+from vcsync.cli.options import (
+    FilePath,
+    config_option,
+    data_format_option,
+    format_option,
+    load,
+)
 from vcsync.errors import VcsyncError
 
 
@@ -42,7 +48,7 @@ def cli() -> None:
 
 
 @cli.command()
-@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@click.argument("paths", nargs=-1, type=FilePath(path_type=Path))
 @click.option("--staged", is_flag=True, help="Check the Git index (what a commit hook must see).")
 @click.option(
     "--base", "base_ref", metavar="REF", help="Compare history with REF (default: base_ref)."
@@ -56,8 +62,9 @@ def check(
     from vcsync.check import run_check
     from vcsync.rules import all_codes
 
-    result = run_check(load(config_path), staged=staged, base_ref=base_ref, paths=paths)
-    render.findings(result.findings, result.files, result.notes, fmt, all_codes())
+    config = load(config_path)
+    result = run_check(config, staged=staged, base_ref=base_ref, paths=paths)
+    render.findings(result.findings, result.files, result.notes, fmt, all_codes(), config.source)
     return 1 if result.failed else 0
 
 
@@ -82,8 +89,9 @@ def verify(
     from vcsync.rules import all_codes
     from vcsync.verify import verify as run
 
-    result = run(load(config_path), list(environments), base_ref=base_ref, roundtrip=roundtrip)
-    render.findings(result.findings, result.files, result.notes, fmt, all_codes())
+    config = load(config_path)
+    result = run(config, list(environments), base_ref=base_ref, roundtrip=roundtrip)
+    render.findings(result.findings, result.files, result.notes, fmt, all_codes(), config.source)
     return 1 if result.failed else 0
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -9,16 +11,51 @@ from typing import Any, TypeVar
 import click
 
 from vcsync.cli import render
-from vcsync.config import Config, load_config
+from vcsync.config import NAME_MAX, Config, load_config
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+
+class Seconds(click.FloatRange):
+    """A finite wait in seconds: `inf`, `nan` and `1e308` are floats Python accepts, but no
+    lock can wait that long (PostgreSQL's lock_timeout stops at 2,147,483 s, ~24 days)."""
+
+    name = "seconds"
+
+    def __init__(self) -> None:
+        super().__init__(min=0, max=MAX_SECONDS)
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        seconds = super().convert(value, param, ctx)
+        if math.isnan(seconds):
+            self.fail(f"{value!r} is not a number of seconds (0 to {MAX_SECONDS}).", param, ctx)
+        return seconds
+
+
+MAX_SECONDS = 2_147_483
+
+
+class FilePath(click.Path):
+    """A path that could exist: no name in it longer than a file system takes (asking the
+    system about one fails with ENAMETOOLONG, where the user should hear what is wrong)."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        for name in os.fsencode(value).split(b"/"):
+            if len(name) > NAME_MAX:
+                self.fail(
+                    f"it has a name of {len(name)} bytes; no file system holds one longer "
+                    f"than {NAME_MAX}.",
+                    param,
+                    ctx,
+                )
+        return super().convert(value, param, ctx)
 
 
 def config_option(command: F) -> F:
     return click.option(
         "--config",
         "config_path",
-        type=click.Path(path_type=Path, dir_okay=False),
+        type=FilePath(path_type=Path, dir_okay=False),
         help="The config file (default: the nearest vcsync.toml or pyproject.toml above here).",
     )(command)
 

@@ -8,17 +8,18 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
 
 from vcsync import __version__
+from vcsync.cli.locations import ConfigAnchor, config_anchor, environment_named
 from vcsync.rules import Finding, GateCheck, Rule
 
 if TYPE_CHECKING:
-    from vcsync.deploy.report import Status
+    from vcsync.deploy.report import Status, TargetHistory
     from vcsync.deploy.session import StepResult, TargetResult
-    from vcsync.ledger.writer import Deployment
     from vcsync.snapshot import Change as SchemaChange
 
 FORMATS = ("text", "json", "github", "sarif", "junit")
@@ -46,7 +47,9 @@ def findings(
     notes: Sequence[str],
     fmt: str,
     rules: Sequence[Rule | GateCheck],
+    config_file: Path | None = None,
 ) -> None:
+    """`config_file` is where github, sarif and junit point a finding that has no file."""
     for note in notes:
         err(f"note: {note}")
     if fmt == "json":
@@ -56,12 +59,13 @@ def findings(
             )
         )
     elif fmt == "github":
+        anchor = config_anchor(config_file, found)
         for f in found:
-            out(_github(f))
+            out(_github(f, anchor))
     elif fmt == "sarif":
-        out(_dumps(_sarif(found, rules), indent=2))
+        out(_dumps(_sarif(found, rules, config_anchor(config_file, found)), indent=2))
     elif fmt == "junit":
-        out(_junit(found, files))
+        out(_junit(found, files, config_anchor(config_file, found)))
     else:
         for f in found:
             where = f"{f.path}:{f.line}:{f.column}: " if f.path else ""
@@ -102,13 +106,49 @@ def _escape_property(text: str) -> str:
     return _escape_data(text).replace(":", "%3A").replace(",", "%2C")
 
 
-def _github(f: Finding) -> str:
-    where = [f"file={_escape_property(f.path)}", f"line={f.line}", f"col={f.column}"]
-    props = ",".join([*(where if f.path else []), f"title={_escape_property(f.code)}"])
-    return f"::{f.severity} {props}::{_escape_data(f.message)}"
+def _github(f: Finding, anchor: ConfigAnchor) -> str:
+    """A workflow command: `::error` or `::warning` (the annotation's colour), never left
+    without a file, since an annotation without one shows on no line of the pull request."""
+    at = anchor.locate(f)
+    props = ",".join(
+        [
+            f"file={_escape_property(at.path)}",
+            f"line={at.line}",
+            f"col={at.column}",
+            f"title={_escape_property(f.code)}",
+        ]
+    )
+    level = "warning" if f.severity == "warning" else "error"
+    return f"::{level} {props}::{_escape_data(f.message)}"
 
 
-def _sarif(found: Sequence[Finding], rules: Sequence[Rule | GateCheck]) -> dict[str, Any]:
+def _sarif_level(severity: str) -> str:
+    return severity if severity in ("error", "warning", "note") else "error"
+
+
+def _sarif_result(f: Finding, index: dict[str, int], anchor: ConfigAnchor) -> dict[str, Any]:
+    """Every result has a location: GitHub refuses the whole upload for one without
+    (github/codeql-action#2459)."""
+    at = anchor.locate(f)
+    return {
+        "ruleId": f.code,
+        **({"ruleIndex": index[f.code]} if f.code in index else {}),
+        "level": _sarif_level(f.severity),
+        "message": {"text": f.message},
+        "locations": [
+            {
+                "physicalLocation": {
+                    "artifactLocation": {"uri": at.path, "uriBaseId": "%SRCROOT%"},
+                    "region": {"startLine": at.line, "startColumn": at.column},
+                }
+            }
+        ],
+    }
+
+
+def _sarif(
+    found: Sequence[Finding], rules: Sequence[Rule | GateCheck], anchor: ConfigAnchor
+) -> dict[str, Any]:
     index = {rule.code: i for i, rule in enumerate(rules)}
     return {
         "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
@@ -126,63 +166,68 @@ def _sarif(found: Sequence[Finding], rules: Sequence[Rule | GateCheck]) -> dict[
                                 "name": rule.name,
                                 "shortDescription": {"text": rule.summary},
                                 "helpUri": f"{RULES_DOC}#{rule.code.lower()}",
-                                "defaultConfiguration": {"level": rule.severity},
+                                "defaultConfiguration": {"level": _sarif_level(rule.severity)},
                             }
                             for rule in rules
                         ],
                     }
                 },
                 "columnKind": "unicodeCodePoints",
-                "results": [
-                    {
-                        "ruleId": f.code,
-                        **({"ruleIndex": index[f.code]} if f.code in index else {}),
-                        "level": f.severity,
-                        "message": {"text": f.message},
-                        "locations": [
-                            {
-                                "physicalLocation": {
-                                    "artifactLocation": {"uri": f.path, "uriBaseId": "%SRCROOT%"},
-                                    "region": {"startLine": f.line, "startColumn": f.column},
-                                }
-                            }
-                        ]
-                        if f.path
-                        else [],
-                    }
-                    for f in found
-                ],
+                "results": [_sarif_result(f, index, anchor) for f in found],
             }
         ],
     }
 
 
-def _junit(found: Sequence[Finding], files: Sequence[str]) -> str:
-    """One test case per checked file (or per file with findings), failing with its findings."""
+def _junit_case_name(f: Finding, anchor: ConfigAnchor) -> str:
+    """A file's case is named after the file; a database finding's after its code and
+    environment (`VC402 staging`), since a case without a name is unreadable in every report."""
+    if f.path:
+        return f.path
+    env = environment_named(f.message, list(anchor.environments))
+    return f"{f.code} {env}" if env else f.code
+
+
+def _junit(found: Sequence[Finding], files: Sequence[str], anchor: ConfigAnchor) -> str:
+    """One test case per checked file and per database finding's code and environment.
+
+    Only errors are `<failure>`s. A warning does not block (DESIGN §3), and GitLab, Jenkins
+    and GitHub's test reporters draw any `<failure>` as a red test in a green job. Nor is it
+    `<skipped>`: those reporters count that as "not run", which the file was not. So a
+    warning is a line of the case's `<system-out>`, which each of them shows with the case.
+    """
     from xml.etree import ElementTree
 
-    by_path: dict[str, list[Finding]] = {path: [] for path in files}
+    by_case: dict[str, list[Finding]] = {path: [] for path in files}
     for f in found:
-        by_path.setdefault(f.path, []).append(f)
-    failures = sum(1 for items in by_path.values() if items)
+        by_case.setdefault(_junit_case_name(f, anchor), []).append(f)
+    failures = sum(any(f.severity == "error" for f in items) for items in by_case.values())
     suites = ElementTree.Element(
-        "testsuites", name="vcsync", tests=str(len(by_path)), failures=str(failures)
+        "testsuites", name="vcsync", tests=str(len(by_case)), failures=str(failures)
     )
     suite = ElementTree.SubElement(
         suites,
         "testsuite",
         name="vcsync check",
-        tests=str(len(by_path)),
+        tests=str(len(by_case)),
         failures=str(failures),
         errors="0",
     )
-    for path in sorted(by_path):
-        case = ElementTree.SubElement(suite, "testcase", classname="vcsync", name=path)
-        for f in by_path[path]:
+    for name in sorted(by_case):
+        case = ElementTree.SubElement(suite, "testcase", classname="vcsync", name=name)
+        warnings = []
+        for f in by_case[name]:
+            at = anchor.locate(f)
+            line = f"{at.path}:{at.line}:{at.column}: {f.severity} {f.code} {f.message}"
+            if f.severity != "error":
+                warnings.append(line)
+                continue
             failure = ElementTree.SubElement(
                 case, "failure", type=f.code, message=f"{f.code} {f.message}"
             )
-            failure.text = f"{f.path}:{f.line}:{f.column}: {f.severity} {f.code} {f.message}"
+            failure.text = line
+        if warnings:
+            ElementTree.SubElement(case, "system-out").text = "\n".join(warnings)
     ElementTree.indent(suites)
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ElementTree.tostring(
         suites, encoding="unicode"
@@ -326,7 +371,7 @@ def status_table(report: Status, fmt: str) -> None:
         out(line)
 
 
-def history_table(per_target: Sequence[tuple[str, Sequence[Deployment]]], fmt: str) -> None:
+def history_table(per_target: Sequence[TargetHistory], fmt: str) -> None:
     if fmt == "json":
         out(
             _dumps(
@@ -336,14 +381,18 @@ def history_table(per_target: Sequence[tuple[str, Sequence[Deployment]]], fmt: s
                         "deployments": [
                             {**d._asdict(), "started_at": d.started_at.isoformat()} for d in rows
                         ],
+                        "error": error,
                     }
-                    for target, rows in per_target
+                    for target, rows, error in per_target
                 ],
                 indent=2,
             )
         )
         return
-    for target, rows in per_target:
+    for target, rows, error in per_target:
+        if error:
+            out(f"{target}: unreachable: {error}")
+            continue
         out(f"{target}:")
         if not rows:
             out("  no deployments yet")

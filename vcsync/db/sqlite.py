@@ -48,6 +48,13 @@ def _has_code(text: str) -> bool:
     return not is_blank_sql(text.replace(";", " "))
 
 
+def _reason(exc: OSError | ValueError) -> str:
+    """The system's complaint without the path (the message names the target already)."""
+    if isinstance(exc, OSError):
+        return (exc.strerror or str(exc)).lower()
+    return str(exc)
+
+
 def _adapt(value: object) -> object:
     if isinstance(value, datetime):
         return value.isoformat()
@@ -63,18 +70,25 @@ class SqliteConnection:
         assert target.path is not None
         self.target = target
         self._lock_fd: int | None = None
-        if not target.path.exists():
-            if not create:
-                raise VcsyncError(
-                    f"{target.display} does not exist yet: nothing has been "
-                    f"deployed to {target.environment}."
-                )
-            target.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            exists = target.path.exists()
+            if not exists and create:
+                target.path.parent.mkdir(parents=True, exist_ok=True)
+        except (OSError, ValueError) as exc:  # a folder that is a file, a name too long, a NUL
+            raise OperationFailed(
+                f"cannot open {target.display}: {_reason(exc)}; fix environments."
+                f"{target.environment}.url in the config."
+            ) from None
+        if not exists and not create:
+            raise VcsyncError(
+                f"{target.display} does not exist yet: nothing has been "
+                f"deployed to {target.environment}."
+            )
         try:
             self._db = sqlite3.connect(target.path, isolation_level=None, timeout=30)
             self._db.execute("PRAGMA foreign_keys = ON")
             self._db.execute("PRAGMA schema_version")  # a file that is not a database says so
-        except sqlite3.Error as exc:
+        except (sqlite3.Error, ValueError) as exc:
             raise OperationFailed(f"cannot open {target.display}: {exc}.") from None
 
     def table(self, schema: str, name: str) -> str:
@@ -120,27 +134,42 @@ class SqliteConnection:
             fd = os.open(self._lock_path, os.O_RDONLY)
         except FileNotFoundError:
             return None
+        except OSError as exc:
+            raise self._lock_failed(exc) from None
         try:
             fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
             return None  # nobody holds it
         except BlockingIOError:
             return os.pread(fd, 512, 0).decode("utf-8", "replace").strip() or "another process"
+        except OSError as exc:
+            raise self._lock_failed(exc) from None
         finally:
             os.close(fd)  # also lets go of the shared lock taken just now
+
+    def _lock_failed(self, exc: OSError) -> OperationFailed:
+        return OperationFailed(
+            f"cannot use the lock file {self._lock_path}: {_reason(exc)}; make it a "
+            "writable file (or remove it) while no deployment runs."
+        )
 
     @property
     def _lock_path(self) -> str:
         return f"{self.target.path}-vcsync.lock"
 
     def lock(self, name: str, holder: str, timeout: float) -> None:
-        path = self._lock_path
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fd = os.open(self._lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise self._lock_failed(exc) from None
         deadline = time.monotonic() + timeout
         while True:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 break
-            except BlockingIOError:
+            except OSError as exc:
+                if not isinstance(exc, BlockingIOError):
+                    os.close(fd)
+                    raise self._lock_failed(exc) from None
                 if time.monotonic() >= deadline:
                     other = os.pread(fd, 512, 0).decode("utf-8", "replace").strip()
                     os.close(fd)
@@ -150,9 +179,12 @@ class SqliteConnection:
                         "(raise --lock-timeout to wait longer)."
                     ) from None
                 time.sleep(POLL_SECONDS)
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, holder.encode(), 0)
-        self._lock_fd = fd
+        self._lock_fd = fd  # close() lets go of it, whatever happens next
+        try:
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, holder.encode(), 0)
+        except OSError as exc:
+            raise self._lock_failed(exc) from None
 
     def close(self) -> None:
         self._db.close()

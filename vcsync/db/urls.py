@@ -46,6 +46,11 @@ class Target(NamedTuple):
         return base if self.schema is None else f"{base}_{self.schema}"
 
 
+class UnsetVariable(ConfigError):
+    """An `env:` URL whose variable is not set: on a laptop, normal for the environments one
+    cannot reach (status and history report them as unreachable and go on)."""
+
+
 def resolve(url: str, where: str) -> str:
     """`env:NAME` becomes that variable's value; `where` names the config key for errors."""
     if not url.startswith("env:"):
@@ -53,7 +58,7 @@ def resolve(url: str, where: str) -> str:
     name = url[len("env:") :]
     value = os.environ.get(name)
     if not value:
-        raise ConfigError(f"the environment variable {name} named by {where} is not set.")
+        raise UnsetVariable(f"the environment variable {name} named by {where} is not set.")
     return value
 
 
@@ -188,3 +193,10 @@ def targets(env: Environment, root: Path) -> list[Target]:
     """Every database the environment names: each url, times each schema."""
     schemas: tuple[str | None, ...] = env.schemas or (None,)
     return [target_for(env.name, url, root, schema) for url in env.urls for schema in schemas]
+
+
+def unresolved_name(urls: tuple[str, ...] | list[str]) -> str:
+    """How to name an environment's targets when they cannot be resolved (an unset `env:`
+    variable, a URL libpq cannot parse): `env:VAR` says where the value comes from and holds
+    no secret; a URL written into the config might, so it is withheld."""
+    return " ".join(url if url.startswith("env:") else "(URL withheld)" for url in urls)

@@ -9,23 +9,30 @@ from vcsync.config import Config
 from vcsync.deploy.plan import Deployable, check_history, load_deployables, pending
 from vcsync.deploy.session import Progress, Session, StepFailed, TargetResult
 from vcsync.deploy.targets import run_everywhere
+from vcsync.deploy.version_argument import resolve_version, versions_of
 from vcsync.errors import OperationFailed
 from vcsync.ledger.reader import MigrationState
-from vcsync.migrations.versions import Version, version_from_user
+from vcsync.migrations.versions import Version
 
 
 def migrate(
     config: Config,
     environment: str,
     *,
-    to: str | None = None,
+    to: str | Version | None = None,
     dry_run: bool = False,
     lock_timeout: float = 60.0,
     progress: Progress | None = None,
 ) -> list[TargetResult]:
     project = open_project(config)
     deployables = load_deployables(project)
-    limit = version_from_user(to) if to else None
+    # a Version was resolved by the caller already (diff): resolving its text again could
+    # meet a release tag of the same spelling
+    limit = (
+        to
+        if to is None or isinstance(to, Version)
+        else resolve_version(project, to, "--to", versions_of(deployables))
+    )
     return run_everywhere(
         config,
         project,

@@ -1,6 +1,8 @@
 """`vcsync status` (migrations x environments) and `vcsync history` (deployments, newest first).
 
-Both only read: they take no lock and never create a database or a ledger.
+Both only read: they take no lock and never create a database or a ledger. A target they
+cannot reach (a refused connection, an unset `env:` variable) is reported with its reason
+beside every target they could read (DESIGN §4).
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from typing import NamedTuple
 from vcsync.check import open_project
 from vcsync.config import Config
 from vcsync.db import connect
-from vcsync.db.urls import SQLITE, Target
+from vcsync.db.urls import SQLITE, Target, UnsetVariable, unresolved_name
 from vcsync.deploy.plan import load_deployables
 from vcsync.deploy.targets import environment_targets
 from vcsync.errors import OperationFailed
@@ -33,6 +35,12 @@ class Column(NamedTuple):
     target: str
     error: str | None  # unreachable: the reason
     deploying: str | None = None  # who holds the deploy lock now (host, pid, commit)
+
+
+class TargetHistory(NamedTuple):
+    target: str
+    deployments: list[Deployment]
+    error: str | None = None  # unreachable: the reason
 
 
 class StatusRow(NamedTuple):
@@ -70,7 +78,14 @@ def status(config: Config, environments: list[str]) -> Status:
     columns: list[Column] = []
     per_column: list[dict[str, MigrationState] | None] = []
     for name in names:
-        for target in environment_targets(config, name):
+        urls = unresolved_name(config.environment(name).urls)  # a name it lacks: exit 2
+        try:
+            targets = environment_targets(config, name)
+        except UnsetVariable as exc:  # normal on a laptop
+            per_column.append(None)
+            columns.append(Column(name, urls, str(exc)))
+            continue
+        for target in targets:
             try:
                 states, holder = _read(config, target)
                 per_column.append(states)
@@ -115,27 +130,36 @@ def _cell(
     return cell
 
 
-def history(
-    config: Config, environment: str, limit: int | None = None
-) -> list[tuple[str, list[Deployment]]]:
-    result: list[tuple[str, list[Deployment]]] = []
-    for target in environment_targets(config, environment):
-        if target.kind == SQLITE and target.path is not None and not target.path.exists():
-            result.append((target.display, []))
-            continue
-        conn = connect(target, holder="vcsync history", create=False)
+def history(config: Config, environment: str, limit: int | None = None) -> list[TargetHistory]:
+    urls = unresolved_name(config.environment(environment).urls)  # a name it lacks: exit 2
+    try:
+        targets = environment_targets(config, environment)
+    except UnsetVariable as exc:
+        return [TargetHistory(urls, [], str(exc))]
+    result = []
+    for target in targets:
         try:
-            schema = target.ledger_schema(config.ledger_schema)
-            runs = deployments(conn, schema, limit)
-            if conn.lock_holder(schema) is None:  # no run is alive: one without an end died
-                runs = [
-                    run._replace(outcome="interrupted") if run.outcome == "running" else run
-                    for run in runs
-                ]
-            result.append((target.display, runs))
-        finally:
-            conn.close()
+            result.append(TargetHistory(target.display, _deployments(config, target, limit)))
+        except OperationFailed as exc:
+            result.append(TargetHistory(target.display, [], str(exc)))
     return result
+
+
+def _deployments(config: Config, target: Target, limit: int | None) -> list[Deployment]:
+    if target.kind == SQLITE and target.path is not None and not target.path.exists():
+        return []
+    conn = connect(target, holder="vcsync history", create=False)
+    try:
+        schema = target.ledger_schema(config.ledger_schema)
+        runs = deployments(conn, schema, limit)
+        if conn.lock_holder(schema) is None:  # no run is alive: one without an end died
+            runs = [
+                run._replace(outcome="interrupted") if run.outcome == "running" else run
+                for run in runs
+            ]
+        return runs
+    finally:
+        conn.close()
 
 
 def _promotions(

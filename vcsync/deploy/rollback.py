@@ -9,11 +9,11 @@ from vcsync.deploy.migrate import refuse_partial
 from vcsync.deploy.plan import Deployable, from_state, load_deployables, sort_key
 from vcsync.deploy.session import Progress, Session, StepFailed, StepResult, TargetResult
 from vcsync.deploy.targets import run_everywhere
+from vcsync.deploy.version_argument import resolve_version, versions_of
 from vcsync.errors import OperationFailed, VcsyncError
 from vcsync.ledger.reader import MigrationState
 from vcsync.migrations.checksum import checksum_text
 from vcsync.migrations.directives import read_directives
-from vcsync.migrations.versions import version_from_user
 from vcsync.sql.comments import is_blank_sql
 
 
@@ -34,8 +34,13 @@ def rollback(
     if not reason.strip():
         raise VcsyncError("--reason must say why (it is recorded in the ledger).")
     project = open_project(config)
-    in_git = {d.version_sort: d for d in load_deployables(project)}
-    floor = sort_key(version_from_user(to), "") if to else None
+    deployables = load_deployables(project)
+    in_git = {d.version_sort: d for d in deployables}
+    floor = (
+        sort_key(resolve_version(project, to, "--to", versions_of(deployables), zero=True), "")
+        if to is not None
+        else None
+    )
     return run_everywhere(
         config,
         project,

@@ -13,7 +13,9 @@ _SEPARATORS = re.compile(r"[._-]")
 # four-digit hexadecimal counter of the migrations generated within it (`{:04x}`).
 DIESEL_COUNTED = r"\d{4}-\d{2}-\d{2}-\d{6}-[0-9A-Fa-f]{4}"
 _DIESEL_COUNTED = re.compile(rf"^{DIESEL_COUNTED}$", re.ASCII)
-_USER_VERSION = re.compile(rf"^(?:\d+(?:[._-]\d+)*|{DIESEL_COUNTED})$", re.ASCII)
+_USER_VERSION = re.compile(rf"(?:\d+(?:[._-]\d+)*|{DIESEL_COUNTED})", re.ASCII)
+# Python refuses to convert more than 4300 digits; no real version comes near this.
+_LONGEST_USER_VERSION = 200
 
 
 @dataclass(frozen=True, order=True, slots=True)
@@ -57,7 +59,8 @@ def parse_version(text: str, *, joined: bool = False) -> Version:
 
 def version_from_user(text: str) -> Version:
     """A version typed by a user (config `baseline`, `--to`): either spelling compares right."""
-    if not _USER_VERSION.match(text):
+    # fullmatch, not `$`: `$` also matches before a trailing newline, and "1\n" would pass
+    if len(text) > _LONGEST_USER_VERSION or not _USER_VERSION.fullmatch(text):
         raise ConfigError(
             f"{text!r} is not a version; give one such as 1.4.0, 000123 or 2024-01-01-000000."
         )

@@ -74,9 +74,13 @@ register_gate(
         code="VC401",
         name="rollback-not-reversing",
         severity=ERROR,
-        summary="On a scratch database, a rollback does not restore the schema as it was.",
+        summary="On a scratch database, a new migration, its rollback or its second run fails, "
+        "the rollback does not restore the schema as it was, or the round trip could not run "
+        "(no scratch database for the dialect, a rollback missing); a rollback declared "
+        "irreversible is skipped, and said to be.",
         bad="V3 adds a column and an index; its rollback drops only the column.",
-        good="After V3 and its rollback the schema equals the one before V3, object by object.",
+        good="After V3 and its rollback the schema equals the one before V3, object by object, "
+        "and V3 applies again.",
     )
 )
 register_gate(
@@ -87,5 +91,16 @@ register_gate(
         summary="A live schema differs from the snapshot its ledger recorded (a change by hand).",
         bad="An `ALTER TABLE customers ADD note text` was run in psql on production.",
         good="Every change to production went through `vcsync migrate`.",
+    )
+)
+register_gate(
+    GateCheck(
+        code="VC403",
+        name="target-unreachable",
+        severity=ERROR,
+        summary="A database `vcsync verify --env` was asked to check could not be reached (a "
+        "connection refused, an `env:` variable unset); every other target is still checked.",
+        bad="production's URL is `env:PROD_URL`, and the variable is not set where verify runs.",
+        good="Every named environment's databases answer, so each ledger is checked.",
     )
 )

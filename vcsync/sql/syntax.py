@@ -17,6 +17,9 @@ from vcsync.errors import ConfigError
 
 POSTGRES = "postgres"
 _PLACEHOLDER = re.compile(r"\$\{[^}\n]*\}")
+# sqlglot parses nested expressions recursively: in some dialects about 40 levels of
+# parentheses exhaust Python's stack, where PostgreSQL's own parser goes far deeper.
+_TOO_DEEP = "{dialect} cannot parse this: it nests too deeply for sqlglot; split the expression"
 
 
 class SyntaxProblem(NamedTuple):
@@ -90,7 +93,9 @@ def _postgres_problem(text: str, first_line: int) -> SyntaxProblem | None:
     try:
         parse_sql_json(text)
     except ParseError as exc:
-        message, offset = exc.args[0], exc.args[1] if len(exc.args) > 1 else 0
+        # a script that ends mid-statement has no location: the problem is at its end
+        offset = exc.args[1] if len(exc.args) > 1 and exc.args[1] is not None else len(text)
+        message = exc.args[0]
         line, column = _position(text, offset, first_line)
         return SyntaxProblem(line, column, f"PostgreSQL cannot parse this: {message}.")
     return None
@@ -114,6 +119,8 @@ def _sqlglot_problem(text: str, dialect: str, first_line: int) -> SyntaxProblem 
         )
     except TokenError as exc:
         return SyntaxProblem(first_line, 1, f"{dialect} cannot tokenize this: {exc}.")
+    except RecursionError:
+        return SyntaxProblem(first_line, 1, _TOO_DEEP.format(dialect=dialect) + ".")
     return None
 
 
@@ -139,7 +146,7 @@ def parse_tree(text: str, dialect: str) -> object | None:
 
         try:
             return _without_positions(json.loads(parse_sql_json(masked)))
-        except ParseError:
+        except (ParseError, RecursionError):
             return None
     from sqlglot import parse
     from sqlglot.errors import ParseError as GlotParseError
@@ -148,7 +155,7 @@ def parse_tree(text: str, dialect: str) -> object | None:
     try:
         with quiet_sqlglot():
             return [e.sql(dialect=dialect) if e else "" for e in parse(masked, read=dialect)]
-    except (GlotParseError, TokenError):
+    except (GlotParseError, TokenError, RecursionError):
         return None
 
 
