@@ -302,6 +302,13 @@ def test_a_redefined_dashboard_view_cannot_hide_a_migration_from_verify(ledger: 
     path.write_text(path.read_text() + "-- edited after it was applied\nSELECT 1;\n")
     run = ledger.run("verify", "--env", "staging")
     assert run.exit_code == 1 and "VC204" in run.stdout, run.stdout
+    assert (
+        line(
+            "the ledger view migration_dashboard was redefined, so what it shows in SQL "
+            "is not the ledger"
+        )
+        in run.lines
+    )
 
 
 def test_a_snapshot_that_is_not_json_is_vc209_not_a_traceback(ledger: Project) -> None:

@@ -22,7 +22,7 @@ from vcsync.ledger.chain import (
     links,
     rows_digest,
 )
-from vcsync.ledger.schema import TABLES, missing_guards
+from vcsync.ledger.schema import TABLES, altered_views, missing_guards
 from vcsync.ledger.writer import Deployment, legacy_row_hash
 
 
@@ -42,6 +42,11 @@ def broken_links(conn: Connection, schema: str, key: bytes | None) -> list[str]:
         "changed without a trace"
         for table in missing_guards(conn, schema)
     ]
+    if conn.has_table(schema, "ledger_version"):
+        problems += [
+            f"the ledger view {view} was redefined, so what it shows in SQL is not the ledger"
+            for view in altered_views(conn, schema)
+        ]
     return problems
 
 

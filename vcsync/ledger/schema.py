@@ -12,7 +12,7 @@ replaced. Every row a run writes carries its `deployment_id`, so the run's closi
 
 from __future__ import annotations
 
-from vcsync.db import Connection
+from vcsync.db import Connection, DatabaseError
 from vcsync.db.urls import POSTGRES
 from vcsync.errors import OperationFailed
 
@@ -300,6 +300,42 @@ def missing_guards(conn: Connection, schema: str) -> list[str]:
             <= found.get(f"{schema}__{table}", set())
         }
     return [table for table in TABLES if table not in guarded and conn.has_table(schema, table)]
+
+
+def altered_views(conn: Connection, schema: str) -> list[str]:
+    """The ledger views whose definition is no longer the one vcsync wrote (a view redefined
+    to hide a migration from whoever reads it in SQL). Only on a current ledger: an older
+    one keeps its own version's views until it is upgraded."""
+    table = conn.table(schema, "ledger_version")
+    if conn.query(f"SELECT max(version) FROM {table}")[0][0] != LEDGER_VERSION:
+        return []
+    quoted = names(conn, schema)
+    fill = {**quoted, **_TYPES.get(conn.target.kind, _TYPES["sqlite"])}
+    altered = []
+    for view, query in VIEWS.items():
+        expected = query.format(**fill)
+        if conn.target.kind == POSTGRES:  # compare as the server prints both definitions
+            conn.begin()
+            try:
+                conn.run(f"CREATE TEMP VIEW vcsync_expected_view AS {expected}")
+                same = conn.query(
+                    "SELECT pg_get_viewdef(to_regclass(%s)) = "
+                    "pg_get_viewdef('vcsync_expected_view'::regclass)",
+                    [quoted[view]],
+                )[0][0]
+            except DatabaseError:  # what it reads was redefined too, or is gone
+                same = False
+            finally:
+                conn.rollback()
+        else:
+            rows = conn.query(
+                "SELECT sql FROM sqlite_schema WHERE type = 'view' AND name = %s",
+                [f"{schema}__{view}"],
+            )
+            same = bool(rows) and rows[0][0] == f"CREATE VIEW {quoted[view]} AS {expected}"
+        if not same:
+            altered.append(view)
+    return altered
 
 
 def missing_tables(conn: Connection, schema: str) -> list[str]:
