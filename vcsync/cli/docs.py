@@ -29,8 +29,10 @@ def _cell(text: str) -> str:
 
 
 def _option_line(param: click.Parameter, ctx: click.Context) -> str | None:
-    record = param.get_help_record(ctx) if isinstance(param, click.Option) else None
-    if record is None or record[0] == "--help":
+    if not isinstance(param, click.Option) or param.name == "help":
+        return None  # arguments show in the usage line; --help is every command's
+    record = param.get_help_record(ctx)
+    if record is None:
         return None
     names, text = record
     return f"| `{_cell(names)}` | {_cell(text)} |"
