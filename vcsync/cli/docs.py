@@ -29,7 +29,7 @@ def _cell(text: str) -> str:
 
 
 def _option_line(param: click.Parameter, ctx: click.Context) -> str | None:
-    if not isinstance(param, click.Option) or param.name == "help":
+    if not isinstance(param, click.Option) or "--help" in param.opts:
         return None  # arguments show in the usage line; --help is every command's
     record = param.get_help_record(ctx)
     if record is None:
