@@ -106,7 +106,36 @@ def test_create_follows_the_layout_it_finds(
         assert paths == made
 
 
-def test_create_without_a_migrations_folder_is_exit_2(tmp_path: Path) -> None:
+def test_create_before_the_folders_exist_makes_them(tmp_path: Path) -> None:
     write(tmp_path, {"vcsync.toml": ""})
     run = vcsync(tmp_path, "create", "x")
-    assert run.exit_code == 2 and "run `vcsync init` first" in run.stderr
+    assert run.exit_code == 0, run.stderr
+    assert (tmp_path / "database/migrations/V1__x.sql").is_file()
+    assert (tmp_path / "database/rollback/V1__x_rollback.sql").is_file()
+
+
+def test_create_takes_a_version_with_its_v_prefix(folders: Path) -> None:
+    run = vcsync(folders, "create", "V5", "add", "orders")
+    assert run.exit_code == 0, run.stderr
+    assert (folders / "database/migrations/V5__add_orders.sql").is_file()
+
+
+def test_create_keeps_a_long_description_to_a_name_the_file_system_takes(folders: Path) -> None:
+    run = vcsync(folders, "create", "word " * 100)
+    assert run.exit_code == 0, run.stderr
+    (made,) = (folders / "database/migrations").iterdir()
+    assert len(made.name) <= 100 and made.name.startswith("V1__word_word")
+
+
+def test_init_keeps_the_dev_database_out_of_git(tmp_path: Path) -> None:
+    git(tmp_path, "init", "-q")
+    write(tmp_path, {".gitignore": "*.pyc"})
+    run = vcsync(tmp_path, "init")
+    assert run.exit_code == 0 and "added .vcsync/ to .gitignore" in run.stdout
+    assert (tmp_path / ".gitignore").read_text() == (
+        "*.pyc\n# vcsync's local dev database\n.vcsync/\n"
+    )
+    (tmp_path / ".vcsync").mkdir()
+    (tmp_path / ".vcsync/dev.db").write_bytes(b"x")
+    git(tmp_path, "add", "-A")
+    assert ".vcsync" not in git(tmp_path, "status", "--porcelain")

@@ -26,6 +26,7 @@ base_ref = "origin/main"
 url = "sqlite:///.vcsync/dev.db"
 """
 TIMESTAMP_DIGITS = 14
+DEV_FOLDER = ".vcsync"
 
 
 def init_project(folder: Path, layout: str, dialect: str) -> list[str]:
@@ -47,15 +48,38 @@ def init_project(folder: Path, layout: str, dialect: str) -> list[str]:
         (folder / name).mkdir(parents=True, exist_ok=True)
         (folder / name / ".gitkeep").touch()  # Git tracks no empty folder; hooks need it
         lines.append(f"created {name}/")
+    if _ignore_dev_databases(folder):
+        lines.append(f"added {DEV_FOLDER}/ to .gitignore (the dev database stays out of Git)")
     lines.append('next: `vcsync create "first migration"`, then `vcsync install-hooks`')
     return lines
 
 
+SLUG_MAX = 80  # file systems refuse names over 255 bytes; a name is read, not a sentence
+
+
+def _ignore_dev_databases(folder: Path) -> bool:
+    """The starter's dev database lives in .vcsync/: keep it out of `git add -A`."""
+    ignore = folder / ".gitignore"
+    text = ignore.read_text("utf-8") if ignore.is_file() else ""
+    if any(
+        line.strip().rstrip("/") in (DEV_FOLDER, "/" + DEV_FOLDER) for line in text.splitlines()
+    ):
+        return False
+    prefix = text if not text or text.endswith("\n") else text + "\n"
+    ignore.write_text(f"{prefix}# vcsync's local dev database\n{DEV_FOLDER}/\n", "utf-8")
+    return True
+
+
 def _slug(description: str) -> str:
-    words = re.findall(r"[A-Za-z0-9]+", description)
+    words: list[str] = re.findall(r"[A-Za-z0-9]+", description)
     if not words:
         raise VcsyncError("the description needs at least one letter or digit.")
-    return "_".join(words)
+    slug = words[0][:SLUG_MAX]
+    for word in words[1:]:
+        if len(slug) + 1 + len(word) > SLUG_MAX:
+            break
+        slug += "_" + word
+    return slug
 
 
 def _next_version(latest: Version | None, layout: str, diesel: bool) -> str:
@@ -72,11 +96,8 @@ def _next_version(latest: Version | None, layout: str, diesel: bool) -> str:
 def create_migration(config: Config, description: str, version: str | None) -> list[str]:
     project = open_project(config)
     folders = project.folders
-    migrations_dir = project.root / folders.migrations
-    if not migrations_dir.is_dir():
-        raise VcsyncError(
-            f"the migrations folder {folders.migrations} does not exist; run `vcsync init` first."
-        )
+    for folder in dict.fromkeys(folders):  # the first migration makes its folders
+        (project.root / folder).mkdir(parents=True, exist_ok=True)
     source = WorkTree(project.root, list(dict.fromkeys(folders)))
     discovery = discover_in(source, config, folders)
     layout = discovery.layout

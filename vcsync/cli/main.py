@@ -147,8 +147,11 @@ def create(words: tuple[str, ...], config_path: Path | None) -> int:
     """Scaffold a migration and its rollback (the next version when none is given)."""
     from vcsync.scaffold import create_migration
 
-    version = words[0] if len(words) > 1 and words[0][:1].isdigit() else None
-    description = " ".join(words[1:] if version else words)
+    # a first word that starts like a version (`5`, `1.4.0`, `V5`) is the version
+    first = words[0]
+    is_version = len(words) > 1 and first.lstrip("Vv")[:1].isdigit() and len(first) > 0
+    version = first.lstrip("Vv") if is_version else None
+    description = " ".join(words[1:] if is_version else words)
     for path in create_migration(load(config_path), description, version):
         render.out(f"created {path}")
     return 0
