@@ -151,9 +151,10 @@ def test_a_sqlite_path_from_the_environment_the_system_refuses_fails_in_one_sent
 ) -> None:
     monkeypatch.setenv("VCSYNC_FUZZ_URL", "sqlite:///" + "a" * 300 + ".db")
     repo = sqlite_project(tmp_path, "env:VCSYNC_FUZZ_URL")
-    run = vcsync(repo, "migrate", "--env", "staging")
-    assert run.exit_code == 1
-    assert "file name too long" in one_sentence(run)
+    for command in (("migrate", "--env", "staging"), ("status",), ("history", "--env", "staging")):
+        run = vcsync(repo, *command)
+        assert run.exit_code == 2
+        assert "names a file or folder of 303 bytes" in one_sentence(run)
 
 
 # --- configuration ----------------------------------------------------------------------

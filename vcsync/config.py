@@ -207,15 +207,18 @@ def _url(value: Any) -> str:
         scheme = _SCHEME.match(text)
         got = f"{scheme.group()}…" if scheme else "a value that is withheld"
         raise ValueError(f"must start with one of {', '.join(URL_FORMS)} (got {got})")
-    if "\0" in text:
-        raise ValueError("holds a NUL character, which no database name or path can")
     if text.startswith("sqlite:///"):
-        _sqlite_path(text[len("sqlite:///") :])
+        sqlite_path_problem(text[len("sqlite:///") :])
+    elif "\0" in text:
+        raise ValueError("holds a NUL character, which no database name or path can")
     return text
 
 
-def _sqlite_path(path: str) -> None:
-    """A path the system can open: no name in it longer than NAME_MAX (255 bytes)."""
+def sqlite_path_problem(path: str) -> None:
+    """A path the system can open (ValueError saying why not): no NUL, and no name in it
+    longer than NAME_MAX (255 bytes). Also for `env:` values, checked when resolved."""
+    if "\0" in path:
+        raise ValueError("holds a NUL character, which no database name or path can")
     for name in path.split("/"):
         if len(os.fsencode(name)) > NAME_MAX:
             raise ValueError(

@@ -23,6 +23,16 @@ class DatabaseError(OperationFailed):
 class ConnectionLost(OperationFailed):
     """The database went away mid-run."""
 
+    @classmethod
+    def of(cls, target: Target, what: str, reason: str) -> ConnectionLost:
+        """`what` (e.g. "the connection to …") was lost: the ledger holds only what
+        committed, so running the same command again resumes where this one stopped (or
+        names `repair` for a script cut off outside a transaction)."""
+        return cls(
+            f"lost {what}: {reason}; once it is reachable again, run the same vcsync command "
+            f"again (`vcsync status --env {target.environment}` shows where this one stopped)."
+        )
+
 
 class BatchFailed(DatabaseError):
     """Statement `index` (0-based) of a batch failed; those before it ran, none after it."""

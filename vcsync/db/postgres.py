@@ -229,14 +229,8 @@ class PostgresConnection:
         lost = self._conn.closed or self._conn.broken
         if lost or (isinstance(exc, psycopg.OperationalError) and exc.sqlstate is None):
             reason = without_secrets(_first_line(exc), self.target.dsn)
-            env = self.target.environment
-            # the ledger holds only what committed, so running the same command again
-            # resumes where this one stopped (or names `repair` for a script cut off
-            # outside a transaction)
-            return ConnectionLost(
-                f"lost the connection to {self.target.display}: {reason}; once the server "
-                "is reachable, run the same vcsync command again "
-                f"(`vcsync status --env {env}` shows where this one stopped)."
+            return ConnectionLost.of(
+                self.target, f"the connection to {self.target.display}", reason
             )
         diag: Any = exc.diag
         message = diag.message_primary or _first_line(exc)

@@ -200,7 +200,7 @@ class SqliteConnection:
             return action()
         except sqlite3.OperationalError as exc:
             if "disk I/O error" in str(exc) or "unable to open" in str(exc):
-                raise ConnectionLost(f"lost {self.target.display}: {exc}.") from None
+                raise ConnectionLost.of(self.target, self.target.display, str(exc)) from None
             raise DatabaseError(str(exc)) from None
         except sqlite3.Error as exc:
             raise DatabaseError(str(exc)) from None
