@@ -25,11 +25,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.helpers import commit, make_repo, vcsync, write
-from vcsync.check import open_project
 from vcsync.config import load_config
 from vcsync.deploy.plan import Deployable, load_deployables
 from vcsync.migrations.layouts import Folders, detect_layout, discover
 from vcsync.migrations.versions import parse_version, version_from_user
+from vcsync.project import open_project
 
 Files = dict[str, str]
 REFUSAL = "the migrations folder holds files vcsync cannot place or run: "

@@ -16,8 +16,8 @@ import pytest
 
 from tests.helpers import commit, git, make_repo, vcsync, write
 from tests.projects import BASE, SECRET, Project, mig
-from vcsync.check import open_project
 from vcsync.config import load_config
+from vcsync.project import open_project
 from vcsync.release import (
     Manifest,
     TagInfo,

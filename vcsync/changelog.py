@@ -12,9 +12,9 @@ import re
 from collections.abc import Callable, Iterator
 from typing import Any, NamedTuple
 
-from vcsync.check import Project, discover_in, open_project
 from vcsync.config import Config
 from vcsync.migrations.layouts import Discovery, Migration
+from vcsync.project import Project, discover_in, open_project
 from vcsync.release import migration_folders, require_repo, resolve_ref
 from vcsync.scripts import LoadedScript, load_script
 from vcsync.source import GitTree, ref_source

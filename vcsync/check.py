@@ -14,15 +14,15 @@ from typing import NamedTuple
 from vcsync.background import Background
 from vcsync.config import Config
 from vcsync.errors import ConfigError, GitError, VcsyncError
-from vcsync.gitrepo import Repo, TreeEntry
-from vcsync.migrations.layouts import Discovery, Folders, Migration, Script, detect_layout, discover
+from vcsync.gitrepo import TreeEntry
+from vcsync.migrations.layouts import Migration, Script
 from vcsync.migrations.versions import version_from_user
+from vcsync.project import Project, discover_in, open_project
 from vcsync.rules import Finding, Rule, all_rules
 from vcsync.rules.context import Base, Context
-from vcsync.source import GitTree, Source, WorkTree, index_source, read_bytes, ref_source
+from vcsync.source import GitTree, Source, WorkTree, index_source, ref_source
 from vcsync.sql.syntax import ensure_dialect
 
-HEAD_BYTES = 4096
 # Rule families that do not apply to migrations at or below `baseline` (adopted history).
 BASELINE_EXEMPT = ("VC0", "VC3")
 
@@ -35,39 +35,6 @@ class CheckResult(NamedTuple):
     @property
     def failed(self) -> bool:
         return any(f.severity == "error" for f in self.findings)
-
-
-class Project(NamedTuple):
-    """The config, the repository around it (if any) and the folders as repository paths."""
-
-    config: Config
-    repo: Repo | None
-    root: Path  # paths in findings are relative to this folder
-    folders: Folders
-
-
-def open_project(config: Config) -> Project:
-    repo = Repo.find(config.root) if config.root.is_dir() else None
-    root = repo.root if repo else config.root
-    prefix = config.root.resolve().relative_to(root.resolve()).as_posix()
-    prefix = "" if prefix == "." else prefix + "/"
-    folders = Folders(prefix + config.migrations, prefix + config.rollbacks)
-    return Project(config, repo, root, folders)
-
-
-def discover_in(
-    source: Source, config: Config, folders: Folders, layout: str | None = None
-) -> Discovery:
-    paths = source.paths()
-    if layout is None:
-        layout = config.layout
-        if layout == "auto":
-            layout = detect_layout(paths, folders, lambda p: _head(source, p))
-    return discover(layout, paths, folders)
-
-
-def _head(source: Source, path: str) -> str:
-    return read_bytes(source, path)[:HEAD_BYTES].decode("utf-8", "replace")
 
 
 def run_check(

@@ -20,7 +20,6 @@ from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
-from vcsync.check import Project, discover_in, open_project
 from vcsync.config import Config
 from vcsync.db import Connection, connect
 from vcsync.db.urls import Target
@@ -31,6 +30,7 @@ from vcsync.gitrepo import Repo
 from vcsync.ledger.chain import ledger_key
 from vcsync.ledger.schema import RECORD_SOURCE, ensure_ledger
 from vcsync.ledger.writer import Deployment, RunEnd, hash_key, record_end, record_start
+from vcsync.project import Project, discover_in, open_project
 from vcsync.scripts import load_script
 from vcsync.source import Source, ref_source
 

@@ -6,12 +6,12 @@ import re
 from datetime import UTC, datetime
 from pathlib import Path
 
-from vcsync.check import discover_in, open_project
 from vcsync.config import CONFIG_FILES, Config, find_config_file
 from vcsync.errors import VcsyncError
 from vcsync.migrations.layouts import Migration, Script, rollback_path
 from vcsync.migrations.markers import MARKERS, marker_style
 from vcsync.migrations.versions import Version, parse_version, version_from_user
+from vcsync.project import discover_in, open_project
 from vcsync.rules.history import next_version_after
 from vcsync.source import WorkTree, read_bytes
 

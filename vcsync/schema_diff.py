@@ -14,13 +14,13 @@ import tempfile
 from dataclasses import replace
 from pathlib import Path
 
-from vcsync.check import Project, open_project
 from vcsync.config import Config
 from vcsync.db.urls import SQLITE
 from vcsync.deploy.targets import environment_targets
 from vcsync.deploy.version_argument import could_be_git_name, resolve_version, versions_in_git
 from vcsync.errors import OperationFailed, VcsyncError
 from vcsync.migrations.versions import Version
+from vcsync.project import Project, open_project
 from vcsync.scratch import SCRATCH, scratch_database, snapshot_of
 from vcsync.snapshot import Change, Snapshot, diff_snapshots
 

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from typing import TYPE_CHECKING, NamedTuple
 
-from vcsync.check import Project, discover_in, open_project, run_check
+from vcsync.check import run_check
 from vcsync.config import Config
 from vcsync.db import Connection, connect
 from vcsync.db.urls import SQLITE, Target, UnsetVariable, unresolved_name
@@ -33,6 +33,7 @@ from vcsync.ledger.reader import (
 )
 from vcsync.ledger.schema import missing_tables
 from vcsync.migrations.directives import read_directives
+from vcsync.project import Project, discover_in, open_project
 from vcsync.rules import GATES, RULES, Finding
 from vcsync.scratch import (
     SCRATCH,

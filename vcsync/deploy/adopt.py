@@ -3,7 +3,6 @@ no-transaction migration was resolved by hand. Both only add ledger rows."""
 
 from __future__ import annotations
 
-from vcsync.check import open_project
 from vcsync.config import Config
 from vcsync.deploy.plan import Deployable, from_state, load_deployables, sort_key
 from vcsync.deploy.session import Session, StepResult, TargetResult
@@ -12,6 +11,7 @@ from vcsync.deploy.version_argument import resolve_version, versions_of
 from vcsync.errors import VcsyncError
 from vcsync.ledger.reader import MigrationState
 from vcsync.migrations.layouts import Migration, Script
+from vcsync.project import open_project
 
 RESOLUTIONS = {"applied": "applied", "pending": "rolled_back"}
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from vcsync.check import open_project
 from vcsync.config import Config
 from vcsync.deploy.plan import Deployable, check_history, load_deployables, pending
 from vcsync.deploy.session import Progress, Session, StepFailed, TargetResult
@@ -13,6 +12,7 @@ from vcsync.deploy.version_argument import resolve_version, versions_of
 from vcsync.errors import OperationFailed
 from vcsync.ledger.reader import MigrationState
 from vcsync.migrations.versions import Version
+from vcsync.project import open_project
 
 
 def migrate(

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-from vcsync.check import Project, discover_in
 from vcsync.errors import OperationFailed
 from vcsync.ledger.reader import MigrationState
 from vcsync.migrations.directives import read_directives
 from vcsync.migrations.layouts import Migration, Script
 from vcsync.migrations.versions import Version, version_from_user
+from vcsync.project import Project, discover_in
 from vcsync.scripts import load_script
 from vcsync.source import WorkTree
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import re
 
-from vcsync.check import open_project
 from vcsync.config import Config
 from vcsync.db import connect
 from vcsync.db.urls import Target
@@ -22,6 +21,7 @@ from vcsync.deploy.targets import environment_targets
 from vcsync.errors import GitError
 from vcsync.gitrepo import Repo
 from vcsync.ledger.chain import describe_head, head
+from vcsync.project import open_project
 
 REF_PREFIX = "refs/deployments/"
 HEAD_TRAILER = "Ledger-Head"

@@ -10,7 +10,6 @@ from __future__ import annotations
 import itertools
 from typing import NamedTuple
 
-from vcsync.check import open_project
 from vcsync.config import Config
 from vcsync.db import connect
 from vcsync.db.urls import SQLITE, Target, UnsetVariable, unresolved_name
@@ -19,6 +18,7 @@ from vcsync.deploy.targets import environment_targets
 from vcsync.errors import OperationFailed
 from vcsync.ledger.reader import MigrationState, deployments, migration_states
 from vcsync.ledger.writer import Deployment
+from vcsync.project import open_project
 
 CELL = {
     "applied": "applied",

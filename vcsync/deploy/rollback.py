@@ -3,7 +3,6 @@ was recorded when each was deployed (Git's copy may have changed since)."""
 
 from __future__ import annotations
 
-from vcsync.check import open_project
 from vcsync.config import Config
 from vcsync.deploy.migrate import refuse_partial
 from vcsync.deploy.plan import Deployable, from_state, load_deployables, sort_key
@@ -14,6 +13,7 @@ from vcsync.errors import OperationFailed, VcsyncError
 from vcsync.ledger.reader import MigrationState
 from vcsync.migrations.checksum import checksum_text
 from vcsync.migrations.directives import read_directives
+from vcsync.project import open_project
 from vcsync.sql.comments import is_blank_sql
 
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from vcsync.check import Project
 from vcsync.config import Config
 from vcsync.db.urls import Target, targets
 from vcsync.deploy.provenance import Provenance, provenance
 from vcsync.deploy.session import Progress, Session, TargetResult
+from vcsync.project import Project
 
 
 def origin_of(project: Project) -> Provenance:

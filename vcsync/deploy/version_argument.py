@@ -10,10 +10,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
-from vcsync.check import Project, discover_in
 from vcsync.deploy.plan import Deployable
 from vcsync.errors import ConfigError, VcsyncError
 from vcsync.migrations.versions import Version, parse_version, version_from_user
+from vcsync.project import Project, discover_in
 from vcsync.source import WorkTree
 
 if TYPE_CHECKING:
