@@ -96,3 +96,10 @@ def all_codes() -> list[Rule | GateCheck]:
     from vcsync.rules import gate  # noqa: F401  (it registers itself)
 
     return sorted([*all_rules(), *GATES.values()], key=lambda r: r.code)
+
+
+def finding_for(code: str, message: str, path: str = "") -> Finding:
+    """A finding of a rule or gate check that reads no file position (verify's database
+    and round-trip findings): at line 1 of `path`, or nowhere."""
+    rule = RULES.get(code) or GATES[code]
+    return Finding(path, 1 if path else 0, 1 if path else 0, code, rule.severity, message)
