@@ -383,3 +383,17 @@ def test_each_batched_migration_shows_its_own_duration(pg_url: str, tmp_path: Pa
     assert run.exit_code == 0, run.stderr
     durations = [int(line.rsplit("(", 1)[1].split(" ms")[0]) for line in run.lines[:3]]
     assert durations[1] >= 400 and durations[0] < 400 and durations[2] < 400, run.lines
+
+
+def test_a_do_block_that_commits_runs_outside_vcsyncs_transaction(
+    pg_url: str, tmp_path: Path
+) -> None:
+    backfill = (
+        "DO $$ BEGIN FOR i IN 1..3 LOOP INSERT INTO t1 VALUES (i); COMMIT; END LOOP; END $$;\n"
+    )
+    files = {**table(1), **mig(2, "backfill", backfill, "DELETE FROM t1;\n")}
+    project = project_with(tmp_path, "postgres", pg_url, files)
+    run = project.run("migrate", "--env", "staging")
+    assert run.exit_code == 0, run.stderr
+    assert "statement 1 is a DO block that runs COMMIT" in run.lines[1]
+    assert sorted(project.query("SELECT id FROM t1")) == [(1,), (2,), (3,)]

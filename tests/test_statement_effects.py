@@ -36,6 +36,11 @@ def pg_split(script: str) -> list[str]:
         ("REINDEX INDEX CONCURRENTLY orders_idx", "REINDEX CONCURRENTLY"),
         ("ALTER TABLE m DETACH PARTITION m_2020 CONCURRENTLY", "DETACH PARTITION CONCURRENTLY"),
         ("ALTER SYSTEM SET work_mem = '64MB'", "ALTER SYSTEM"),
+        # a batched backfill, committing as it goes (PostgreSQL 11+)
+        (
+            "DO $$ BEGIN FOR i IN 1..10 LOOP UPDATE t SET x = i; COMMIT; END LOOP; END $$",
+            "a DO block that runs COMMIT",
+        ),
     ],
 )
 def test_postgres_statements_that_cannot_run_in_a_transaction(statement: str, what: str) -> None:

@@ -8,9 +8,7 @@ the destructive steps among them; and the rollback plan back to FROM, newest fir
 
 from __future__ import annotations
 
-import re
-from collections.abc import Callable, Iterator
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 from vcsync.config import Config
 from vcsync.migrations.layouts import Discovery, Migration
@@ -19,13 +17,10 @@ from vcsync.release import migration_folders, require_repo, resolve_ref
 from vcsync.scripts import LoadedScript, load_script
 from vcsync.source import GitTree, ref_source
 from vcsync.sql.comments import is_blank_sql
-from vcsync.sql.syntax import POSTGRES, mask_placeholders, quiet_sqlglot
+from vcsync.sql.effects import Alteration, DbObject, StatementEffect, statement_effects
 
 ADDED, CHANGED = "added", "changed"  # CHANGED: a repeatable migration whose text changed
 SCRIPT, IRREVERSIBLE, MISSING = "script", "irreversible", "missing"
-FIRST_WORDS = 6
-_LEADING = re.compile(r"(?:\s+|--[^\n]*|/\*.*?\*/)*", re.DOTALL)
-_WHERE = re.compile(r"\bWHERE\b", re.IGNORECASE)
 
 
 class Change(NamedTuple):
@@ -251,437 +246,60 @@ def _changes_of(
     return describe_script(script.text, project.config.dialect, script.first_line), []
 
 
-# -- what a script changes ---------------------------------------------------------------
+# -- what a script changes: rendered from the statement-effects model --------------------
 
 
 def describe_script(text: str, dialect: str, first_line: int = 1) -> tuple[Change, ...]:
     """Each statement of a script: its line, a one-line summary, and why it is destructive."""
-    masked = mask_placeholders(text)
-    if dialect == POSTGRES:
-        return tuple(_describe_postgres(masked, first_line))
-    return tuple(_describe_sqlglot(masked, dialect, first_line))
+    return tuple(_change(e) for e in statement_effects(text, dialect, first_line))
 
 
-def _code_start(piece: str) -> int:
-    """Where the code of a statement begins, past white space and comments."""
-    match = _LEADING.match(piece)
-    return match.end() if match else 0
-
-
-def _describe_postgres(text: str, first_line: int) -> Iterator[Change]:
-    from pglast import parse_sql
-    from pglast.parser import ParseError
-
-    try:
-        statements = parse_sql(text)
-    except ParseError:
-        yield from _describe_plain(text, first_line)
-        return
-    for raw in statements:  # pglast gives locations in characters (libpg_query's are bytes)
-        start = raw.stmt_location or 0
-        piece = text[start : start + raw.stmt_len] if raw.stmt_len else text[start:]
-        begin = _code_start(piece)
-        line = first_line + text.count("\n", 0, start) + piece.count("\n", 0, begin)
-        code = piece[begin:]
-        try:
-            summary, reasons = _postgres_statement(raw.stmt)
-        except (AttributeError, TypeError, KeyError):  # a node shape this code does not know
-            summary, reasons = _first_words(code), _plain_dangers(code)
-        yield Change(line, summary or _first_words(code), tuple(reasons))
-
-
-_Described = tuple[str | None, list[str]]
-
-
-def _postgres_statement(node: Any) -> _Described:
-    handler = _PG_HANDLERS.get(type(node).__name__)
-    return handler(node) if handler else (None, [])
-
-
-def _rv(node: Any) -> str:
-    """A RangeVar's name as written: schema.table."""
-    return ".".join(p for p in (node.schemaname, node.relname) if p)
-
-
-def _dotted(names: Any) -> str:
-    return ".".join(str(getattr(n, "sval", n)) for n in names)
-
-
-def _object_name(node: Any, kind: str = "") -> str:
-    name = type(node).__name__
-    if name == "RangeVar":
-        return _rv(node)
-    if name == "String":
-        return str(node.sval)
-    if name == "ObjectWithArgs":
-        return _dotted(node.objname)
-    if name == "TypeName":
-        return _dotted(node.names)
-    if isinstance(node, tuple | list):
-        if kind in ("TRIGGER", "POLICY", "RULE") and len(node) > 1:
-            return f"{_dotted(node[-1:])} ON {_dotted(node[:-1])}"
-        return _dotted(node)
-    return str(node)
-
-
-_OBJECT_WORDS = {
-    "MATVIEW": "MATERIALIZED VIEW",
-    "FDW": "FOREIGN DATA WRAPPER",
-    "FOREIGN_SERVER": "SERVER",
-    "TABCONSTRAINT": "CONSTRAINT",
-    "DOMCONSTRAINT": "CONSTRAINT",
-}
 # What dropping each kind of object loses; the rest only removes the object's definition.
 _DATA_KINDS = {"TABLE", "SCHEMA", "MATERIALIZED VIEW", "SEQUENCE", "DATABASE", "FOREIGN TABLE"}
 
 
-def _kind(object_type: Any) -> str:
-    word = str(object_type.name).removeprefix("OBJECT_")
-    return _OBJECT_WORDS.get(word, word.replace("_", " "))
+def _change(effect: StatementEffect) -> Change:
+    words = not effect.kind  # no parser's tree: the objects have no names
+    reasons = []
+    if effect.objects_dropped:
+        reasons.append(_drop_reason(effect.objects_dropped, effect.cascade, words))
+    truncated = [r.table for r in effect.rows if r.verb == "TRUNCATE"]
+    if truncated:
+        reasons.append(f"deletes every row of {'the table' if words else ', '.join(truncated)}")
+    for alteration in effect.objects_altered:
+        reasons += _alteration_reasons(alteration, words)
+    for rows in effect.rows:
+        if rows.verb in ("DELETE", "UPDATE") and not rows.filtered:
+            action = "deletes" if rows.verb == "DELETE" else "changes"
+            reasons.append(
+                f"{action} every row of {'the table' if words else rows.table} (no WHERE)"
+            )
+    return Change(effect.line, effect.summary, tuple(reasons))
 
 
-def _drop_reason(kind: str, names: str, cascade: bool) -> str:
+def _drop_reason(objects: tuple[DbObject, ...], cascade: bool, words: bool) -> str:
+    kind, names = objects[0].kind, ", ".join(o.display for o in objects)
+    if words:
+        return f"drops a {kind.lower()}"
     also = " and everything that depends on it (CASCADE)" if cascade else ""
     if kind in _DATA_KINDS:
         return f"drops {kind.lower()} {names} with its data{also}"
     return f"drops {kind.lower()} {names}{also}"
 
 
-def _pg_drop(node: Any) -> _Described:
-    kind = _kind(node.removeType)
-    names = ", ".join(_object_name(o, kind) for o in node.objects)
-    cascade = node.behavior.name == "DROP_CASCADE"
-    concurrently = "CONCURRENTLY " if node.concurrent else ""
-    return f"DROP {kind} {concurrently}{names}", [_drop_reason(kind, names, cascade)]
-
-
-def _pg_alter_table(node: Any) -> _Described:
-    kind = _kind(node.objtype) if node.objtype is not None else "TABLE"
-    table = _rv(node.relation)
-    parts, reasons = [], []
-    for cmd in node.cmds:
-        part, reason = _pg_alter_command(cmd, table)
-        parts.append(part)
-        reasons += reason
-    return f"ALTER {kind} {table} " + ", ".join(parts), reasons
-
-
-def _pg_alter_command(cmd: Any, table: str) -> tuple[str, list[str]]:
-    subtype = cmd.subtype.name.removeprefix("AT_")
-    name = cmd.name
-    if subtype == "AddColumn":
-        return f"ADD COLUMN {cmd.def_.colname}", []
-    if subtype == "DropColumn":
-        return f"DROP COLUMN {name}", [f"drops column {name} of {table} with its data"]
-    if subtype == "AlterColumnType":
-        new = _dotted(cmd.def_.typeName.names[-1:])
-        return f"ALTER COLUMN {name} TYPE {new}", [
-            f"changes the type of {table}.{name}: every row is rewritten and the old values "
+def _alteration_reasons(alteration: Alteration, words: bool) -> list[str]:
+    table, column = alteration.object.name, alteration.part
+    if alteration.action == "DROP COLUMN":
+        if words:
+            return ["drops a column with its data"]
+        return [f"drops column {column} of {table} with its data"]
+    if alteration.action == "ALTER COLUMN TYPE":
+        if words:
+            return ["changes a column's type: every row is rewritten"]
+        return [
+            f"changes the type of {table}.{column}: every row is rewritten and the old values "
             "may not convert back"
         ]
-    if subtype == "ColumnDefault":
-        return f"ALTER COLUMN {name} {'SET' if cmd.def_ is not None else 'DROP'} DEFAULT", []
-    if subtype in ("SetNotNull", "DropNotNull"):
-        return f"ALTER COLUMN {name} {subtype[:3].upper()} NOT NULL", []
-    if subtype == "AddConstraint":
-        constraint = cmd.def_
-        label = constraint.conname or constraint.contype.name.removeprefix("CONSTR_")
-        return f"ADD CONSTRAINT {label}", []
-    words = " ".join(re.findall(r"[A-Z][a-z]*", subtype)).upper()
-    return f"{words} {name}" if name else words, []
-
-
-def _pg_rename(node: Any) -> _Described:
-    kind = _kind(node.renameType)
-    if kind in ("COLUMN", "CONSTRAINT") and node.relation is not None:
-        owner = _kind(node.relationType) if kind == "COLUMN" else "TABLE"
-        return (
-            f"ALTER {owner} {_rv(node.relation)} RENAME {kind} {node.subname} TO {node.newname}",
-            [],
-        )
-    name = _rv(node.relation) if node.relation is not None else _object_name(node.object)
-    return f"ALTER {kind} {name} RENAME TO {node.newname}", []
-
-
-def _pg_rows(verb: str, action: str) -> Callable[[Any], _Described]:
-    def describe(node: Any) -> _Described:
-        table = _rv(node.relation)
-        unbounded = node.whereClause is None
-        reasons = [f"{action} every row of {table} (no WHERE)"] if unbounded else []
-        return f"{verb} {table}", reasons
-
-    return describe
-
-
-def _pg_truncate(node: Any) -> _Described:
-    names = ", ".join(_rv(r) for r in node.relations)
-    return f"TRUNCATE {names}", [f"deletes every row of {names}"]
-
-
-def _pg_index(node: Any) -> _Described:
-    unique = "UNIQUE " if node.unique else ""
-    concurrently = "CONCURRENTLY " if node.concurrent else ""
-    name = f"{node.idxname} " if node.idxname else ""
-    return f"CREATE {unique}INDEX {concurrently}{name}ON {_rv(node.relation)}", []
-
-
-def _pg_create_as(node: Any) -> _Described:
-    if node.is_select_into:
-        return f"SELECT INTO {_rv(node.into.rel)}", []
-    return f"CREATE {_kind(node.objtype)} {_rv(node.into.rel)}", []
-
-
-def _pg_function(node: Any) -> _Described:
-    replace = "OR REPLACE " if node.replace else ""
-    kind = "PROCEDURE" if node.is_procedure else "FUNCTION"
-    return f"CREATE {replace}{kind} {_dotted(node.funcname)}", []
-
-
-def _pg_select(node: Any) -> _Described:
-    into = node.intoClause
-    return (f"SELECT INTO {_rv(into.rel)}", []) if into is not None else (None, [])
-
-
-def _pg_alter_enum(node: Any) -> _Described:
-    name = _dotted(node.typeName)
-    if node.oldVal:
-        return f"ALTER TYPE {name} RENAME VALUE '{node.oldVal}' TO '{node.newVal}'", []
-    return f"ALTER TYPE {name} ADD VALUE '{node.newVal}'", []
-
-
-def _simple(template: str) -> Callable[[Any], _Described]:
-    """A summary filled from the node: `{relation}` and `{names}` are formatted for reading."""
-
-    def describe(node: Any) -> _Described:
-        fields = {}
-        for key in re.findall(r"\{(\w+)\}", template):
-            value = getattr(node, key)
-            if type(value).__name__ == "RangeVar":
-                fields[key] = _rv(value)
-            elif isinstance(value, tuple | list):
-                fields[key] = _dotted(value)
-            else:
-                fields[key] = str(value)
-        replace = "OR REPLACE " if getattr(node, "replace", False) else ""
-        return template.format(**fields).replace("CREATE ", f"CREATE {replace}", 1), []
-
-    return describe
-
-
-_PG_HANDLERS: dict[str, Callable[[Any], _Described]] = {
-    "CreateStmt": _simple("CREATE TABLE {relation}"),
-    "CreateTableAsStmt": _pg_create_as,
-    "ViewStmt": _simple("CREATE VIEW {view}"),
-    "IndexStmt": _pg_index,
-    "AlterTableStmt": _pg_alter_table,
-    "RenameStmt": _pg_rename,
-    "DropStmt": _pg_drop,
-    "TruncateStmt": _pg_truncate,
-    "DeleteStmt": _pg_rows("DELETE FROM", "deletes"),
-    "UpdateStmt": _pg_rows("UPDATE", "changes"),
-    "InsertStmt": _simple("INSERT INTO {relation}"),
-    "SelectStmt": _pg_select,
-    "CreateFunctionStmt": _pg_function,
-    "CreateTrigStmt": _simple("CREATE TRIGGER {trigname} ON {relation}"),
-    "CreateSeqStmt": _simple("CREATE SEQUENCE {sequence}"),
-    "AlterSeqStmt": _simple("ALTER SEQUENCE {sequence}"),
-    "CreateEnumStmt": _simple("CREATE TYPE {typeName} AS ENUM"),
-    "CompositeTypeStmt": _simple("CREATE TYPE {typevar}"),
-    "CreateDomainStmt": _simple("CREATE DOMAIN {domainname}"),
-    "AlterEnumStmt": _pg_alter_enum,
-    "CreateSchemaStmt": _simple("CREATE SCHEMA {schemaname}"),
-    "CreateExtensionStmt": _simple("CREATE EXTENSION {extname}"),
-    "CreatePolicyStmt": _simple("CREATE POLICY {policy_name} ON {table}"),
-    "RefreshMatViewStmt": _simple("REFRESH MATERIALIZED VIEW {relation}"),
-    "DoStmt": lambda node: ("DO block", []),
-}
-
-
-# -- other dialects: sqlglot -------------------------------------------------------------
-
-
-def _describe_sqlglot(text: str, dialect: str, first_line: int) -> Iterator[Change]:
-    from sqlglot.dialects.dialect import Dialect
-    from sqlglot.errors import SqlglotError
-
-    try:
-        tokens = Dialect.get_or_raise(dialect).tokenize(text)
-    except SqlglotError:
-        yield from _describe_plain(text, first_line)
-        return
-    with quiet_sqlglot():
-        yield from _sqlglot_changes(text, dialect, first_line, tokens)
-
-
-def _sqlglot_changes(
-    text: str, dialect: str, first_line: int, tokens: list[Any]
-) -> Iterator[Change]:
-    from sqlglot import parse_one
-    from sqlglot.errors import SqlglotError
-
-    chunks: list[list[Any]] = [[]]
-    for token in tokens:
-        if token.token_type.name == "SEMICOLON":
-            chunks.append([])
-        else:
-            chunks[-1].append(token)
-    for chunk in filter(None, chunks):
-        code = text[chunk[0].start : chunk[-1].end + 1]
-        line = first_line + chunk[0].line - 1
-        try:
-            summary, reasons = _sqlglot_statement(parse_one(code, read=dialect), dialect)
-        except (SqlglotError, AttributeError, TypeError):
-            summary, reasons = None, []
-        if summary is None:
-            summary, reasons = _first_words(code), _plain_dangers(code)
-        yield Change(line, summary, tuple(reasons))
-
-
-def _sqlglot_statement(node: Any, dialect: str) -> _Described:
-    def sql(part: Any) -> str:
-        return str(part.sql(dialect=dialect)) if part is not None else "?"
-
-    kind = str(node.args.get("kind") or "").upper()
-    name = type(node).__name__
-    if name == "Create":
-        target = node.this
-        replace = "OR REPLACE " if node.args.get("replace") else ""
-        unique = "UNIQUE " if node.args.get("unique") else ""
-        if type(target).__name__ == "Index":
-            name = f"{sql(target.this)} " if target.this is not None else ""
-            return f"CREATE {unique}INDEX {name}ON {sql(target.args.get('table'))}", []
-        if type(target).__name__ == "Schema":
-            target = target.this
-        if type(target).__name__ == "UserDefinedFunction":
-            target = target.this
-        return f"CREATE {replace}{kind} {sql(target)}", []
-    if name == "Drop":
-        tables = node.args.get("tables") or ([node.this] if node.this is not None else [])
-        names = ", ".join(sql(t) for t in tables)
-        cascade = bool(node.args.get("cascade"))
-        return f"DROP {kind} {names}", [_drop_reason(kind, names, cascade)]
-    if name == "Alter":
-        table = sql(node.this)
-        parts, reasons = [], []
-        for action in node.args.get("actions") or []:
-            part, reason = _sqlglot_action(action, table, sql)
-            parts.append(part)
-            reasons += reason
-        return f"ALTER {kind or 'TABLE'} {table} " + ", ".join(parts), reasons
-    if name in ("Delete", "Update"):
-        table = sql(node.this)
-        verb, action = ("DELETE FROM", "deletes") if name == "Delete" else ("UPDATE", "changes")
-        unbounded = not node.args.get("where")
-        return f"{verb} {table}", [f"{action} every row of {table} (no WHERE)"] if unbounded else []
-    if name == "Insert":
-        target = node.this.this if type(node.this).__name__ == "Schema" else node.this
-        return f"INSERT INTO {sql(target)}", []
-    if name == "TruncateTable":
-        names = ", ".join(sql(t) for t in node.expressions)
-        return f"TRUNCATE {names}", [f"deletes every row of {names}"]
-    return None, []
-
-
-def _sqlglot_action(action: Any, table: str, sql: Callable[[Any], str]) -> tuple[str, list[str]]:
-    name = type(action).__name__
-    if name == "ColumnDef":
-        return f"ADD COLUMN {sql(action.this)}", []
-    if name == "Drop":
-        kind = str(action.args.get("kind") or "").upper()
-        names = ", ".join(sql(t) for t in action.args.get("tables") or [action.this])
-        if kind == "COLUMN":
-            return f"DROP COLUMN {names}", [f"drops column {names} of {table} with its data"]
-        return f"DROP {kind} {names}", []
-    if name == "AlterColumn":
-        column = sql(action.this)
-        dtype = action.args.get("dtype")
-        if dtype is not None:
-            return f"ALTER COLUMN {column} TYPE {sql(dtype)}", [
-                f"changes the type of {table}.{column}: every row is rewritten and the old "
-                "values may not convert back"
-            ]
-        return f"ALTER COLUMN {column}", []
-    if name == "ModifyColumn":
-        column = sql(action.this.this) if action.this is not None else "?"
-        return f"MODIFY COLUMN {column}", [
-            f"redefines {table}.{column}: a type change rewrites every row"
-        ]
-    if name == "AlterRename":
-        return f"RENAME TO {sql(action.this)}", []
-    if name == "RenameColumn":
-        return f"RENAME COLUMN {sql(action.this)} TO {sql(action.args.get('to'))}", []
-    return " ".join(re.findall(r"[A-Z][a-z]*", name)).upper(), []
-
-
-# -- neither parser: the statement's first words -----------------------------------------
-
-
-def _describe_plain(text: str, first_line: int) -> Iterator[Change]:
-    for offset, piece in split_plain(text):
-        begin = _code_start(piece)
-        code = piece[begin:]
-        if not code.strip() or is_blank_sql(code):
-            continue
-        line = first_line + text.count("\n", 0, offset + begin)
-        yield Change(line, _first_words(code), tuple(_plain_dangers(code)))
-
-
-def split_plain(text: str) -> list[tuple[int, str]]:
-    """Statements split at `;` outside quotes, comments and dollar quotes: (offset, text)."""
-    pieces, start, i, n = [], 0, 0, len(text)
-    while i < n:
-        char = text[i]
-        if char in "'\"":
-            end = text.find(char, i + 1)
-            i = n if end < 0 else end + 1
-        elif text.startswith("--", i):
-            end = text.find("\n", i)
-            i = n if end < 0 else end + 1
-        elif text.startswith("/*", i):
-            end = text.find("*/", i + 2)
-            i = n if end < 0 else end + 2
-        elif char == "$" and (tag := re.match(r"\$\w*\$", text[i:])):
-            end = text.find(tag.group(), i + len(tag.group()))
-            i = n if end < 0 else end + len(tag.group())
-        elif char == ";":
-            pieces.append((start, text[start:i]))
-            i += 1
-            start = i
-        else:
-            i += 1
-    pieces.append((start, text[start:]))
-    return pieces
-
-
-def _first_words(code: str) -> str:
-    """A statement's opening words, up to its first parenthesis or body."""
-    head = re.split(r"\(|\$\w*\$|\bAS\b|\n\s*\n", code, maxsplit=1, flags=re.IGNORECASE)[0]
-    words = head.split()[:FIRST_WORDS]
-    if words:
-        words[0] = words[0].upper()
-    return " ".join(words) or code.strip()[:40]
-
-
-_PLAIN_DANGERS = (
-    (re.compile(r"^DROP\s+(\w+(?:\s+VIEW)?)", re.IGNORECASE), "drops a {0}"),
-    (re.compile(r"^TRUNCATE\b", re.IGNORECASE), "deletes every row of the table"),
-    (re.compile(r"\bDROP\s+COLUMN\b", re.IGNORECASE), "drops a column with its data"),
-    (
-        re.compile(r"\bALTER\s+COLUMN\s+\S+\s+(?:SET\s+DATA\s+)?TYPE\b", re.IGNORECASE),
-        "changes a column's type: every row is rewritten",
-    ),
-)
-
-
-def _plain_dangers(code: str) -> list[str]:
-    """Destructive steps recognised by their words, for statements no parser understood."""
-    reasons = []
-    for pattern, reason in _PLAIN_DANGERS:
-        match = pattern.search(code)
-        if match:
-            reasons.append(reason.format(*(g.lower() for g in match.groups())))
-    verb = code.split(None, 1)[0].upper() if code.split() else ""
-    if verb in ("DELETE", "UPDATE") and not _WHERE.search(code):
-        action = "deletes" if verb == "DELETE" else "changes"
-        reasons.append(f"{action} every row of the table (no WHERE)")
-    return reasons
+    if alteration.action == "MODIFY COLUMN":
+        return [f"redefines {table}.{column}: a type change rewrites every row"]
+    return []
