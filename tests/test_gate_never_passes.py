@@ -232,23 +232,27 @@ def pg_scratch(pg_server: str) -> str:
     return f'scratch_url = "{pg_server}"\n'
 
 
-def test_a_changed_function_is_a_short_unified_diff_of_its_body(
-    tmp_path: Path, pg_scratch: str
-) -> None:
+def replaced_function_trip(
+    tmp_path: Path, pg_scratch: str, old: str, restored: str
+) -> tuple[int, list[str]]:
+    """V1 creates total(); V2 replaces its body, and its rollback restores it with `old`
+    rewritten as `restored`: the round trip's exit code and lines."""
     path = gate_project(
         tmp_path, mig("1", "f", FUNCTION, "DROP FUNCTION total(int, int);\n"), extra=pg_scratch
     )
     changed = FUNCTION.replace("CREATE FUNCTION", "CREATE OR REPLACE FUNCTION")
     write(
         path,
-        mig(
-            "2",
-            "f2",
-            changed.replace("a + b", "a + b + 1"),
-            changed.replace("a + b", "b + a"),
-        ),
+        mig("2", "f2", changed.replace("a + b", "a + b + 1"), changed.replace(old, restored)),
     )
     code, lines, _ = roundtrip(path)
+    return code, lines
+
+
+def test_a_changed_function_is_a_short_unified_diff_of_its_body(
+    tmp_path: Path, pg_scratch: str
+) -> None:
+    code, lines = replaced_function_trip(tmp_path, pg_scratch, "a + b", "b + a")
     assert code == 1
     start = lines.index(
         "database/migrations/V2__f2.sql:1:1: VC401 after 2 and its rollback the schema "
@@ -268,20 +272,9 @@ def test_a_changed_function_is_a_short_unified_diff_of_its_body(
 def test_a_whitespace_only_change_to_a_function_is_no_difference(
     tmp_path: Path, pg_scratch: str
 ) -> None:
-    path = gate_project(
-        tmp_path, mig("1", "f", FUNCTION, "DROP FUNCTION total(int, int);\n"), extra=pg_scratch
+    code, lines = replaced_function_trip(
+        tmp_path, pg_scratch, "  RETURN a + b;", "      RETURN   a + b;  "
     )
-    changed = FUNCTION.replace("CREATE FUNCTION", "CREATE OR REPLACE FUNCTION")
-    write(
-        path,
-        mig(
-            "2",
-            "f2",
-            changed.replace("a + b", "a + b + 1"),
-            changed.replace("  RETURN a + b;", "      RETURN   a + b;  "),
-        ),
-    )
-    code, lines, _ = roundtrip(path)
     assert code == 0, lines
     assert lines == []
 
