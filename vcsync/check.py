@@ -200,7 +200,8 @@ def _run_rules(ctx: Context, rules: list[Rule]) -> list[Finding]:
                 continue
             # one finding per code and position (a file changed since the base and a tag)
             key = (hit.path, hit.line, hit.column, rule.code)
-            findings.setdefault(key, Finding(*key, rule.severity, hit.message))
+            severity = ctx.config.severity_of(rule.code, rule.severity)
+            findings.setdefault(key, Finding(*key, severity, hit.message))
     return list(findings.values())
 
 

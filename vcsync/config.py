@@ -23,6 +23,8 @@ URL_FORMS = ("sqlite:///", "postgresql://", "postgres://", "env:")
 _VERSION = re.compile(r"^\d+([._-]\d+)*$")
 _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
 _CODE_PREFIX = re.compile(r"^VC\d{0,3}$")
+SEVERITIES = ("error", "warning")
+POSTGRES_VERSIONS = range(10, 19)
 NAME_MAX = 255
 
 
@@ -51,6 +53,10 @@ class Config:
     baseline: str | None = None
     scratch_url: str | None = None
     max_parse_bytes: int = 5_000_000
+    # the oldest PostgreSQL major version the migrations must be safe on (the safety rules)
+    postgres_version: int = 14
+    # code -> "error" | "warning", replacing the rule's own severity in every finding
+    severity: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     placeholders: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     environments: Mapping[str, Environment] = field(default_factory=lambda: MappingProxyType({}))
 
@@ -59,6 +65,10 @@ class Config:
         return any(code.startswith(p) for p in self.select) and not any(
             code.startswith(p) for p in self.ignore
         )
+
+    def severity_of(self, code: str, default: str) -> str:
+        """The severity a finding of `code` carries: `[tool.vcsync.severity]`, else the rule's."""
+        return self.severity.get(code, default)
 
     def environment(self, name: str) -> Environment:
         try:
@@ -185,6 +195,27 @@ def _codes(value: Any) -> tuple[str, ...]:
     return tuple(value)
 
 
+def _severities(value: Any) -> Mapping[str, str]:
+    if not isinstance(value, dict):
+        raise TypeError('must be a table of CODE = "error" or "warning"')
+    for code, level in value.items():
+        if level not in SEVERITIES:
+            raise ValueError(f'{code} must be "error" or "warning", not {level!r}')
+    known = set(_known_codes()) if value else set()
+    for code in value:
+        if code not in known:
+            raise ValueError(
+                f"has {code!r}, which is no rule or gate code (see `vcsync rules` for the codes)"
+            )
+    return MappingProxyType(dict(value))
+
+
+def _postgres_version(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value not in POSTGRES_VERSIONS:
+        raise ValueError(f"must be a PostgreSQL major version from 10 to 18, not {value!r}")
+    return value
+
+
 def _known_codes() -> list[str]:
     """The registry's codes: rules and verify's gate checks. Imported only for a config that
     names codes, and `check` imports the rules anyway, so the hook pays nothing for it."""
@@ -290,6 +321,8 @@ _KEYS = {
     "baseline": _version,
     "scratch_url": _url,
     "max_parse_bytes": _positive_int,
+    "postgres_version": _postgres_version,
+    "severity": _severities,
     "placeholders": _placeholders,
     "environments": _environments,
 }

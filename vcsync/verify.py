@@ -81,7 +81,9 @@ def verify(
     finally:
         if project.repo is not None:
             project.repo.close()
-    return VerifyResult(sorted(set(findings)), checked.files, notes)
+    # `[tool.vcsync.severity]` governs the gate's own codes as it does the rules'
+    judged = {f._replace(severity=config.severity_of(f.code, f.severity)) for f in findings}
+    return VerifyResult(sorted(judged), checked.files, notes)
 
 
 def _require_base(project: Project, explicit: str | None) -> None:
