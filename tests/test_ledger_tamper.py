@@ -347,3 +347,16 @@ def test_a_timestamp_rewritten_as_the_same_instant_in_another_zone_is_vc209(
             "it ended (their digest no longer matches)"
         )
     ]
+
+
+def test_a_ledger_that_no_longer_answers_as_vcsyncs_is_vc209_not_unreachable(
+    ledger: Project,
+) -> None:
+    """The database is reached; its ledger's columns were renamed by hand."""
+    ledger.query(f"DROP VIEW {ledger.ledger('database_version')}")  # SQLite checks views
+    ledger.query(f"ALTER TABLE {ledger.ledger('schema_migration_s')} RENAME COLUMN status TO state")
+    lines = vc209(ledger)
+    assert any(
+        found.startswith("VC209 staging: its ledger could not be read: ") for found in lines
+    ), lines
+    assert not any(found.startswith("VC403") for found in lines)

@@ -239,22 +239,23 @@ def _url(value: Any) -> str:
         got = f"{scheme.group()}…" if scheme else "a value that is withheld"
         raise ValueError(f"must start with one of {', '.join(URL_FORMS)} (got {got})")
     if text.startswith("sqlite:///"):
-        sqlite_path_problem(text[len("sqlite:///") :])
+        path_problem(text[len("sqlite:///") :])
     elif "\0" in text:
         raise ValueError("holds a NUL character, which no database name or path can")
     return text
 
 
-def sqlite_path_problem(path: str) -> None:
+def path_problem(path: str) -> None:
     """A path the system can open (ValueError saying why not): no NUL, and no name in it
-    longer than NAME_MAX (255 bytes). Also for `env:` values, checked when resolved."""
+    longer than NAME_MAX (255 bytes). For SQLite URLs (`env:` values too, when resolved)
+    and the paths given on the command line."""
     if "\0" in path:
         raise ValueError("holds a NUL character, which no database name or path can")
     for name in path.split("/"):
         if len(os.fsencode(name)) > NAME_MAX:
             raise ValueError(
-                f"names a file or folder of {len(os.fsencode(name))} bytes "
-                f"(the longest name a file system takes is {NAME_MAX}); shorten it"
+                f"names a file or folder of {len(os.fsencode(name))} bytes; no file system "
+                f"holds one longer than {NAME_MAX}, so shorten it"
             )
 
 

@@ -15,11 +15,11 @@ from typing import TYPE_CHECKING, NamedTuple
 
 from vcsync.check import run_check
 from vcsync.config import Config
-from vcsync.db import Connection, connect
-from vcsync.db.urls import SQLITE, Target, UnsetVariable, unresolved_name
+from vcsync.db import Connection, DatabaseError, connect
+from vcsync.db.urls import SQLITE, Target
 from vcsync.deploy.plan import Deployable, load_deployables
 from vcsync.deploy.refs import anchored_heads
-from vcsync.deploy.targets import environment_targets
+from vcsync.deploy.targets import Unresolved, environment_targets, readable_targets
 from vcsync.errors import GitError, OperationFailed
 from vcsync.ledger.audit import anchor_problems, broken_links
 from vcsync.ledger.chain import ledger_key
@@ -108,22 +108,22 @@ def _environment_findings(
 ) -> list[Finding]:
     """The ledger findings of every target of `name` it can reach, and a VC403 finding for
     each one it cannot (an unset `env:` variable included): one target never hides another."""
-    urls = config.environment(name).urls  # an environment the config does not name: exit 2
-    try:
-        targets = environment_targets(config, name)
-    except UnsetVariable as exc:
-        return [_unreachable(name, unresolved_name(urls), exc)]
+    targets = readable_targets(config, name)
+    if isinstance(targets, Unresolved):
+        return [_unreachable(name, targets.name, targets.reason)]
     found: list[Finding] = []
     for target in targets:
         try:
             found += _ledger_findings(config, project, target, deployables, notes)
+        except DatabaseError as exc:  # reached, but its ledger does not answer as vcsync's
+            found.append(_tampered(name, f"its ledger could not be read: {exc}"))
         except OperationFailed as exc:
-            found.append(_unreachable(name, target.display, exc))
+            found.append(_unreachable(name, target.display, str(exc)))
     return found
 
 
-def _unreachable(env: str, where: str, exc: Exception) -> Finding:
-    reason = str(exc).rstrip(".")
+def _unreachable(env: str, where: str, reason: str) -> Finding:
+    reason = reason.rstrip(".")
     return _finding(
         "VC403", f"{env} ({where}) could not be reached: {reason}; nothing there was checked."
     )

@@ -149,7 +149,7 @@ def create(words: tuple[str, ...], config_path: Path | None) -> int:
 
     # a first word that starts like a version (`5`, `1.4.0`, `V5`) is the version
     first = words[0]
-    is_version = len(words) > 1 and first.lstrip("Vv")[:1].isdigit() and len(first) > 0
+    is_version = len(words) > 1 and first.lstrip("Vv")[:1].isdigit()
     version = first.lstrip("Vv") if is_version else None
     description = " ".join(words[1:] if is_version else words)
     for path in create_migration(load(config_path), description, version):

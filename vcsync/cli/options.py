@@ -11,9 +11,10 @@ from typing import Any, TypeVar
 import click
 
 from vcsync.cli import render
-from vcsync.config import NAME_MAX, Config, load_config
+from vcsync.config import Config, load_config, path_problem
 
 F = TypeVar("F", bound=Callable[..., Any])
+MAX_SECONDS = 2_147_483  # PostgreSQL's longest lock_timeout, in seconds
 
 
 class Seconds(click.FloatRange):
@@ -32,22 +33,15 @@ class Seconds(click.FloatRange):
         return seconds
 
 
-MAX_SECONDS = 2_147_483
-
-
 class FilePath(click.Path):
     """A path that could exist: no name in it longer than a file system takes (asking the
     system about one fails with ENAMETOOLONG, where the user should hear what is wrong)."""
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
-        for name in os.fsencode(value).split(b"/"):
-            if len(name) > NAME_MAX:
-                self.fail(
-                    f"it has a name of {len(name)} bytes; no file system holds one longer "
-                    f"than {NAME_MAX}.",
-                    param,
-                    ctx,
-                )
+        try:
+            path_problem(os.fsdecode(value))
+        except ValueError as exc:
+            self.fail(f"it {exc}.", param, ctx)
         return super().convert(value, param, ctx)
 
 

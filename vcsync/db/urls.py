@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import NamedTuple
 from urllib.parse import quote
 
-from vcsync.config import Environment, sqlite_path_problem
+from vcsync.config import Environment, path_problem
 from vcsync.errors import ConfigError
 
 SQLITE, POSTGRES = "sqlite", "postgres"
@@ -181,7 +181,7 @@ def target_for(environment: str, url: str, root: Path, schema: str | None = None
         rest = real[len("sqlite:///") :]
         path = Path(rest) if rest.startswith("/") else root / rest
         try:
-            sqlite_path_problem(str(path))
+            path_problem(str(path))
         except ValueError as exc:  # an `env:` value: the config's own check never saw it
             raise ConfigError(f"{where} {exc}.") from None
         return Target(environment, SQLITE, str(path), f"sqlite:///{rest}", path, schema)

@@ -4,13 +4,11 @@ no-transaction migration was resolved by hand. Both only add ledger rows."""
 from __future__ import annotations
 
 from vcsync.config import Config
-from vcsync.deploy.plan import Deployable, from_state, load_deployables, sort_key
+from vcsync.deploy.plan import Deployable, from_state, load_deployables
 from vcsync.deploy.session import Session, StepResult, TargetResult
 from vcsync.deploy.targets import run_everywhere
 from vcsync.deploy.version_argument import resolve_version, versions_of
 from vcsync.errors import VcsyncError
-from vcsync.ledger.reader import MigrationState
-from vcsync.migrations.layouts import Migration, Script
 from vcsync.project import open_project
 
 RESOLUTIONS = {"applied": "applied", "pending": "rolled_back"}
@@ -54,20 +52,6 @@ def baseline(
     )
 
 
-def _from_ledger(state: MigrationState) -> Deployable:
-    """A migration Git no longer has, as the ledger recorded it. from_state reads a version
-    from version_sort, which a repeatable migration (`R__…`) does not have."""
-    if state.version_sort != sort_key(None, state.description):
-        return from_state(state)
-    recorded = from_state(state._replace(version_sort="0"))
-    migration = Migration(None, state.description, Script(f"(ledger) {state.version}"), None)
-    return recorded._replace(
-        migration=migration,
-        business_key=f"R__{state.description}",
-        version_sort=state.version_sort,
-    )
-
-
 def repair(
     config: Config,
     environment: str,
@@ -85,7 +69,7 @@ def repair(
     def resolve(session: Session) -> TargetResult:
         for state in session.states().values():
             if state.status in ("failed", "rollback_failed", "running"):
-                item = in_git.get(state.version_sort) or _from_ledger(state)
+                item = in_git.get(state.version_sort) or from_state(state)
                 _record(session, item, RESOLUTIONS[resolution], f"repaired: {resolution}")
         return session.finish()
 

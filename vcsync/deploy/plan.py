@@ -153,11 +153,16 @@ def pending(
 
 
 def from_state(state: MigrationState) -> Deployable:
-    """A migration as the ledger recorded it (Git may have changed or lost it since)."""
-    key = tuple(int(part) for part in state.version_sort.split("."))
-    migration = Migration(
-        Version(key, state.version), state.description, Script(f"(ledger) {state.version}"), None
+    """A migration as the ledger recorded it (Git may have changed or lost it since); a
+    repeatable one (`R__…`) has no version, only its description."""
+    repeatable = state.version_sort == sort_key(None, state.description)
+    version = (
+        None
+        if repeatable
+        else Version(tuple(int(part) for part in state.version_sort.split(".")), state.version)
     )
+    script = Script(f"(ledger) {state.version}")
+    migration = Migration(version, state.description, script, None)
     # Ledgers from before vcsync recorded the down's mode: its directive is all there is.
     down_no_tx = (
         state.down_no_transaction
@@ -166,7 +171,7 @@ def from_state(state: MigrationState) -> Deployable:
     )
     return Deployable(
         migration,
-        ".".join(str(n) for n in key),
+        business_key(migration),
         state.version_sort,
         state.checksum or "",
         state.up_script or "",

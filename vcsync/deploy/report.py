@@ -12,9 +12,9 @@ from typing import NamedTuple
 
 from vcsync.config import Config
 from vcsync.db import connect
-from vcsync.db.urls import SQLITE, Target, UnsetVariable, unresolved_name
+from vcsync.db.urls import SQLITE, Target
 from vcsync.deploy.plan import load_deployables
-from vcsync.deploy.targets import environment_targets
+from vcsync.deploy.targets import Unresolved, readable_targets
 from vcsync.errors import OperationFailed
 from vcsync.ledger.reader import MigrationState, deployments, migration_states
 from vcsync.ledger.writer import Deployment
@@ -78,12 +78,10 @@ def status(config: Config, environments: list[str]) -> Status:
     columns: list[Column] = []
     per_column: list[dict[str, MigrationState] | None] = []
     for name in names:
-        urls = unresolved_name(config.environment(name).urls)  # a name it lacks: exit 2
-        try:
-            targets = environment_targets(config, name)
-        except UnsetVariable as exc:  # normal on a laptop
+        targets = readable_targets(config, name)
+        if isinstance(targets, Unresolved):
             per_column.append(None)
-            columns.append(Column(name, urls, str(exc)))
+            columns.append(Column(name, targets.name, targets.reason))
             continue
         for target in targets:
             try:
@@ -131,11 +129,9 @@ def _cell(
 
 
 def history(config: Config, environment: str, limit: int | None = None) -> list[TargetHistory]:
-    urls = unresolved_name(config.environment(environment).urls)  # a name it lacks: exit 2
-    try:
-        targets = environment_targets(config, environment)
-    except UnsetVariable as exc:
-        return [TargetHistory(urls, [], str(exc))]
+    targets = readable_targets(config, environment)
+    if isinstance(targets, Unresolved):
+        return [TargetHistory(targets.name, [], targets.reason)]
     result = []
     for target in targets:
         try:

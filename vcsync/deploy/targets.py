@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import NamedTuple
 
 from vcsync.config import Config
-from vcsync.db.urls import Target, targets
+from vcsync.db.urls import Target, UnsetVariable, targets, unresolved_name
 from vcsync.deploy.provenance import Provenance, provenance
 from vcsync.deploy.session import Progress, Session, TargetResult
 from vcsync.project import Project
@@ -17,6 +18,25 @@ def origin_of(project: Project) -> Provenance:
 
 def environment_targets(config: Config, environment: str) -> list[Target]:
     return targets(config.environment(environment), config.root)
+
+
+class Unresolved(NamedTuple):
+    """An environment whose targets cannot be named (an unset `env:` variable: normal on a
+    laptop): how to name it without a secret, and why."""
+
+    name: str
+    reason: str
+
+
+def readable_targets(config: Config, environment: str) -> list[Target] | Unresolved:
+    """The targets a reading command (status, history, verify) reports on, or why it cannot:
+    one unset variable must not hide the other environments. An environment the config does
+    not name, or a URL that is not one, stays a configuration error (exit 2)."""
+    urls = config.environment(environment).urls
+    try:
+        return environment_targets(config, environment)
+    except UnsetVariable as exc:
+        return Unresolved(unresolved_name(urls), str(exc))
 
 
 def run_everywhere(
