@@ -105,3 +105,16 @@ def test_an_edit_to_an_upgraded_ledgers_old_rows_is_still_vc209(project: Project
         line.startswith("VC209 staging: deployment_log row 2") and "was edited" in line
         for line in verify.lines
     ), verify.stdout
+
+
+def test_a_version_1_ledger_not_yet_upgraded_reads_and_verifies(project: Project) -> None:
+    """A team upgrades vcsync, then runs status, history and the gate before any migrate."""
+    load_v1(project)
+    history = project.run("history", "--env", "staging")
+    assert history.exit_code == 0, history.stderr
+    assert len([line for line in history.lines if "succeeded" in line]) == 4
+    assert project.run("status").exit_code == 0
+    verify = project.run("verify", "--env", "staging")
+    assert verify.exit_code == 0, verify.stdout + verify.stderr
+    versions = project.query(f"SELECT version FROM {project.ledger('ledger_version')}")
+    assert [v for (v,) in versions] == [1]  # reading never upgrades

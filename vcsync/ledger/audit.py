@@ -22,7 +22,7 @@ from vcsync.ledger.chain import (
     links,
     rows_digest,
 )
-from vcsync.ledger.schema import TABLES, altered_views, missing_guards
+from vcsync.ledger.schema import TABLES, altered_views, missing_guards, present_columns
 from vcsync.ledger.writer import Deployment, legacy_row_hash
 
 
@@ -132,8 +132,8 @@ def _coverage_problems(conn: Connection, schema: str, chain: list[Link]) -> list
     began_at_v1 = bool(legacy)
     problems = []
     for table in RUN_TABLES:
-        if not conn.has_table(schema, table):
-            continue
+        if "deployment_id" not in present_columns(conn, schema, table):
+            continue  # absent, or a version-1 table not upgraded yet: its rows predate runs
         quoted = conn.table(schema, table)
         rows = conn.query(f"SELECT deployment_id, count(*) FROM {quoted} GROUP BY deployment_id")
         for deployment_id, count in rows:

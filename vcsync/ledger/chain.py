@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
 from vcsync.db import Connection, Row
-from vcsync.ledger.schema import columns
+from vcsync.ledger.schema import columns, present_columns
 
 GENESIS = "0" * 64
 KEY_VARIABLE = "VCSYNC_LEDGER_KEY"
@@ -128,9 +128,12 @@ def links(conn: Connection, schema: str) -> list[Link]:
     for table in LINK_TABLES:
         if not conn.has_table(schema, table):
             continue
-        names = list(columns(table))
+        # a version-1 ledger not upgraded yet lacks the columns later versions added
+        present = present_columns(conn, schema, table)
+        names = [name for name in columns(table) if name in present]
         for row in conn.query(f"SELECT {', '.join(names)} FROM {conn.table(schema, table)}"):
-            values = normalised(table, names, row)
+            values: dict[str, Any] = dict.fromkeys(columns(table))
+            values.update(normalised(table, names, row))
             found.append(Link(table, int(values["seq"]), values))
     return sorted(found, key=lambda link: (link.seq, link.table))
 

@@ -200,39 +200,6 @@ def unfinished_runs(conn: Connection, schema: str) -> list[UnfinishedRun]:
     return found
 
 
-class LoggedDeployment(NamedTuple):
-    """A deployment_log row: the deployment and the links of its hash chain."""
-
-    seq: int
-    prev_hash: str
-    row_hash: str
-    deployment: Deployment
-
-
-def deployment_log(
-    conn: Connection, schema: str, *, newest_first: bool = False, limit: int | None = None
-) -> list[LoggedDeployment]:
-    """The log in `seq` order; empty when the database has no ledger yet."""
-    if not conn.has_table(schema, "ledger_version"):
-        return []
-    fields = Deployment._fields
-    table = conn.table(schema, "deployment_log")
-    rows = conn.query(
-        f"SELECT seq, prev_hash, row_hash, {', '.join(fields)} FROM {table} ORDER BY seq"
-        + (" DESC" if newest_first else "")
-        + (f" LIMIT {int(limit)}" if limit else "")
-    )
-    return [
-        LoggedDeployment(
-            seq,
-            prev_hash,
-            stored,
-            Deployment(*_typed(fields, tuple(values), ("started_at",), ("dirty", "dry_run"))),
-        )
-        for seq, prev_hash, stored, *values in rows
-    ]
-
-
 # How a run's end row completes its log row; a run without one is running or was killed.
 _ENDED = {
     "outcome": "CASE WHEN d.hash_kind IS NULL THEN d.outcome "
@@ -244,17 +211,20 @@ _ENDED = {
 
 
 def deployments(conn: Connection, schema: str, limit: int | None = None) -> list[Deployment]:
-    """Newest first, each run's start row completed by its end row."""
-    if not conn.has_table(schema, "deployment_end"):
-        return [
-            row.deployment for row in deployment_log(conn, schema, newest_first=True, limit=limit)
-        ]
+    """Newest first, each run's start row completed by its end row (a version-1 ledger not
+    upgraded yet has no end rows: its rows were written whole); empty without a ledger."""
+    if not conn.has_table(schema, "ledger_version"):
+        return []
     fields = Deployment._fields
-    selected = ", ".join(_ENDED.get(name, f"d.{name}") for name in fields)
+    log = conn.table(schema, "deployment_log")
+    if conn.has_table(schema, "deployment_end"):
+        selected = ", ".join(_ENDED.get(name, f"d.{name}") for name in fields)
+        joined = f"{log} d LEFT JOIN {conn.table(schema, 'deployment_end')} e "
+        joined += "ON e.deployment_id = d.deployment_id"
+    else:
+        selected, joined = ", ".join(f"d.{name}" for name in fields), f"{log} d"
     rows = conn.query(
-        f"SELECT {selected} FROM {conn.table(schema, 'deployment_log')} d "
-        f"LEFT JOIN {conn.table(schema, 'deployment_end')} e "
-        "ON e.deployment_id = d.deployment_id ORDER BY d.seq DESC"
+        f"SELECT {selected} FROM {joined} ORDER BY d.seq DESC"
         + (f" LIMIT {int(limit)}" if limit else "")
     )
     return [Deployment(*_typed(fields, row, ("started_at",), ("dirty", "dry_run"))) for row in rows]
