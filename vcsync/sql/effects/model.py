@@ -36,9 +36,36 @@ class Renamed(NamedTuple):
 
 
 class Alteration(NamedTuple):
+    """One change to an existing object. The fields after `part` are PostgreSQL's facts
+    the safety rules judge; other dialects leave them at their defaults."""
+
     object: DbObject  # the table, type or sequence altered
     action: str  # "ADD COLUMN", "DROP COLUMN", "ALTER COLUMN TYPE", "SET NOT NULL", …
     part: str = ""  # the column, constraint or enum value the action concerns
+    # ADD COLUMN and ALTER COLUMN TYPE: the column's (new) type, as `Column.type_name`
+    type_name: str = ""
+    not_null: bool = False  # ADD COLUMN … NOT NULL (or PRIMARY KEY)
+    # ADD COLUMN / SET DEFAULT: "" (none), "constant", "stable" (evaluated once per
+    # statement, like now()) or "volatile" (per row: random(), nextval(), unknown functions)
+    default: str = ""
+    # ADD CONSTRAINT, or a constraint declared with ADD COLUMN: "FOREIGN KEY", "CHECK",
+    # "UNIQUE", "PRIMARY KEY", "EXCLUDE", "NOT NULL"
+    constraint: str = ""
+    validated: bool = True  # False: added NOT VALID
+    using_index: str = ""  # ADD CONSTRAINT … UNIQUE/PRIMARY KEY USING INDEX <this>
+    checks_not_null: str = ""  # a CHECK (<column> IS NOT NULL) constraint: that column
+    references: str = ""  # a FOREIGN KEY: the table it references
+    column: str = ""  # a constraint declared inside ADD COLUMN: that column
+    using: bool = False  # ALTER COLUMN TYPE … USING <expression>
+
+
+class Column(NamedTuple):
+    """A column of a table created by CREATE TABLE."""
+
+    name: str
+    # PostgreSQL's name for the type, schema dropped, modifiers kept: "varchar(255)",
+    # "int8" (bigint), "numeric(12,2)", "text", "text[]"
+    type_name: str
 
 
 class RowChange(NamedTuple):
@@ -66,6 +93,15 @@ class StatementEffect(NamedTuple):
     # PostgreSQL only: the strongest table lock the statement takes on an existing table
     # ("ACCESS EXCLUSIVE", "SHARE", …), for the statements PostgreSQL's documentation names
     lock: str | None = None
+    # the existing tables that lock is taken on (an index's table, both tables of a
+    # FOREIGN KEY); () when the statement names only an index (DROP INDEX i)
+    lock_on: tuple[str, ...] = ()
+    # PostgreSQL only: the statement rewrites the whole table under its lock, for the
+    # `postgres_version` it was read for (a volatile default, a type change, VACUUM FULL)
+    rewrites: bool = False
+    columns: tuple[Column, ...] = ()  # CREATE TABLE: its columns, in order
+    # run-time settings the statement sets (SET, SET LOCAL, set_config()): "lock_timeout"
+    settings: tuple[str, ...] = ()
     text: str = ""  # the statement's code, from its first keyword
 
 
@@ -117,6 +153,8 @@ class Described(NamedTuple):
     renamed: tuple[Renamed, ...] = ()
     altered: tuple[Alteration, ...] = ()
     rows: tuple[RowChange, ...] = ()
+    columns: tuple[Column, ...] = ()
+    settings: tuple[str, ...] = ()
 
 
 def effect_at(
@@ -135,9 +173,9 @@ def effect_at(
         described.renamed,
         described.altered,
         described.rows,
-        None,
-        None,
-        code,
+        columns=described.columns,
+        settings=described.settings,
+        text=code,
     )
 
 
