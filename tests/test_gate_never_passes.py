@@ -135,7 +135,7 @@ def test_ignore_vc401_in_a_migration_silences_its_round_trip_findings(tmp_path: 
     for n, name in (("4", "c"), ("5", "d")):
         rollback = path / f"database/rollback/V{n}__{name}_rollback.sql"
         rollback.write_text(
-            "-- vcsync: ignore VC401 -- the table stays on purpose\n" + rollback.read_text()
+            "-- vcsync: ignore VC301, VC401 -- the table stays on purpose\n" + rollback.read_text()
         )
     code, lines, stderr = roundtrip(path)
     assert code == 0, lines
@@ -149,7 +149,7 @@ def test_ignore_vc401_in_the_config_silences_the_round_trip(tmp_path: Path) -> N
     path = gate_project(
         tmp_path,
         mig("1", "a", "CREATE TABLE a (x int);\n", "DROP TABLE a;\n"),
-        extra='ignore = ["VC401"]\n',
+        extra='ignore = ["VC301", "VC401"]\n',
     )
     _branch_of_four(path)
     code, lines, stderr = roundtrip(path)

@@ -67,7 +67,7 @@ def run_check(
         scope = _scope(project, dirs, staged, paths)
         discovery = discover_in(source, config, folders)
         ctx = Context(config, folders, source, discovery, scope)
-        rules = [rule for rule in all_rules() if config.rule_enabled(rule.code)]
+        rules = [r for r in all_rules() if config.rule_enabled(r.code, r.opt_in)]
         # git lists the bases in a thread while the rules that need no base read and
         # parse the scripts: over a whole tree both take tens of milliseconds.
         listing = Background(

@@ -60,11 +60,11 @@ class Config:
     placeholders: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     environments: Mapping[str, Environment] = field(default_factory=lambda: MappingProxyType({}))
 
-    def rule_enabled(self, code: str) -> bool:
-        """`select`/`ignore` take codes or prefixes (`VC2` is every history rule)."""
-        return any(code.startswith(p) for p in self.select) and not any(
-            code.startswith(p) for p in self.ignore
-        )
+    def rule_enabled(self, code: str, opt_in: bool = False) -> bool:
+        """`select`/`ignore` take codes or prefixes (`VC2` is every history rule); an opt-in
+        rule runs only when `select` names its code itself, as ruff's preview rules do."""
+        chosen = code in self.select if opt_in else any(code.startswith(p) for p in self.select)
+        return chosen and not any(code.startswith(p) for p in self.ignore)
 
     def severity_of(self, code: str, default: str) -> str:
         """The severity a finding of `code` carries: `[tool.vcsync.severity]`, else the rule's."""

@@ -52,6 +52,8 @@ class Rule(NamedTuple):
     check: Callable[[Context], Iterable[Hit]]
     # compares with ctx.bases: runs after the other rules, while git lists the bases
     uses_bases: bool = False
+    # runs only when `select` names its code (not a prefix of it): noisy on most projects
+    opt_in: bool = False
 
 
 class GateCheck(NamedTuple):
@@ -86,7 +88,7 @@ def register_gate(gate: GateCheck) -> GateCheck:
 
 def all_rules() -> list[Rule]:
     """The rules `check` runs."""
-    from vcsync.rules import files, history, text  # noqa: F401  (they register themselves)
+    from vcsync.rules import files, history, reversal, safety, text  # noqa: F401 (registering)
 
     return [RULES[code] for code in sorted(RULES)]
 

@@ -7,7 +7,6 @@ from collections.abc import Iterator
 from vcsync.rules import ERROR, Example, Hit, Rule, register
 from vcsync.rules.context import Context
 from vcsync.rules.files import CREATE, DOWN, DROP, UP
-from vcsync.sql.syntax import syntax_problem
 
 
 def _syntax_error(ctx: Context) -> Iterator[Hit]:
@@ -19,9 +18,8 @@ def _syntax_error(ctx: Context) -> Iterator[Hit]:
                 f"max_parse_bytes ({ctx.config.max_parse_bytes:,})."
             )
             continue
-        if loaded.text is None or not loaded.present or loaded.problems:
-            continue  # VC102 already says why this text cannot be parsed
-        problem = syntax_problem(loaded.text, ctx.config.dialect, loaded.first_line)
+        parsed = ctx.parsed(script)  # None: VC102 already says why this text cannot be parsed
+        problem = parsed.problem if parsed is not None else None
         if problem is not None:
             yield Hit(script.path, problem.line, problem.column, problem.message)
 
@@ -80,13 +78,13 @@ register(
         summary="A `-- vcsync:` directive is unknown, names no rule code, or gives no reason.",
         bad=Example(
             {
-                UP: "-- vcsync: ignore VC302\nDROP TABLE legacy_users;\n",
+                UP: "-- vcsync: irreversible\nDROP TABLE legacy_users;\n",
                 DOWN: "CREATE TABLE legacy_users (id bigint);\n",
             }
         ),
         good=Example(
             {
-                UP: "-- vcsync: ignore VC302 -- emptied and archived in 1.3.0\n"
+                UP: "-- vcsync: irreversible -- emptied and archived in 1.3.0\n"
                 "DROP TABLE legacy_users;\n",
                 DOWN: "CREATE TABLE legacy_users (id bigint);\n",
             }

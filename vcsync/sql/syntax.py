@@ -71,11 +71,20 @@ def substitute_placeholders(text: str, values: Mapping[str, str], where: str) ->
     return _PLACEHOLDER.sub(value, text)
 
 
-def syntax_problem(text: str, dialect: str, first_line: int = 1) -> SyntaxProblem | None:
+class Parsed(NamedTuple):
+    """One parse of a script, shared by every rule that reads it."""
+
+    problem: SyntaxProblem | None
+    # PostgreSQL's tree as libpg_query's JSON when the script parsed: the statement-effects
+    # model reads it without parsing again (sqlglot's dialects keep no tree here)
+    tree: str | None = None
+
+
+def parse_script(text: str, dialect: str, first_line: int = 1) -> Parsed:
     masked = mask_placeholders(text)
     if dialect == POSTGRES:
-        return _postgres_problem(masked, first_line)
-    return _sqlglot_problem(masked, dialect, first_line)
+        return _postgres_parse(masked, first_line)
+    return Parsed(_sqlglot_problem(masked, dialect, first_line))
 
 
 def _position(text: str, offset: int, first_line: int) -> tuple[int, int]:
@@ -85,20 +94,19 @@ def _position(text: str, offset: int, first_line: int) -> tuple[int, int]:
     return line, column
 
 
-def _postgres_problem(text: str, first_line: int) -> SyntaxProblem | None:
+def _postgres_parse(text: str, first_line: int) -> Parsed:
     # parse_sql_json runs the same libpg_query parse without building pglast's Python AST
     # (about 20 times faster over a full tree)
     from pglast.parser import ParseError, parse_sql_json
 
     try:
-        parse_sql_json(text)
+        return Parsed(None, parse_sql_json(text))
     except ParseError as exc:
         # a script that ends mid-statement has no location: the problem is at its end
         offset = exc.args[1] if len(exc.args) > 1 and exc.args[1] is not None else len(text)
         message = exc.args[0]
         line, column = _position(text, offset, first_line)
-        return SyntaxProblem(line, column, f"PostgreSQL cannot parse this: {message}.")
-    return None
+        return Parsed(SyntaxProblem(line, column, f"PostgreSQL cannot parse this: {message}."))
 
 
 def _sqlglot_problem(text: str, dialect: str, first_line: int) -> SyntaxProblem | None:

@@ -2,12 +2,12 @@
 
 This package is the one statement-effects model: its records (model.py), and the readers
 that fill them (postgres.py, sqlglot.py, words.py). `statement_effects` parses a script once
-(pglast, i.e. libpg_query, for PostgreSQL; sqlglot for the other dialects; the statement's
-first words when neither can parse it) and returns, per statement, the objects it
-creates, drops, renames and alters, the rows it deletes or updates (with or without a
-filter), and whether it controls its own transaction. The changelog renders it; deploys
-read `transaction_control` to learn whether a script must run outside vcsync's
-transaction and never inside a dry run.
+(libpg_query's JSON tree, through pglast.parser, for PostgreSQL; sqlglot for the other
+dialects; the statement's first words when neither can parse it) and returns, per
+statement, the objects it creates, drops, renames and alters, the rows it deletes or
+updates (with or without a filter), and whether it controls its own transaction. The
+changelog renders it; deploys read `transaction_control` to learn whether a script must
+run outside vcsync's transaction and never inside a dry run.
 
 Objects created or dropped are whole objects made or removed by their own statement;
 the parts of a table (columns, constraints) and of a type (enum values) are alterations
@@ -22,6 +22,7 @@ from vcsync.sql.effects.model import (
     POSTGRES,
     SQLITE,
     Alteration,
+    Column,
     DbObject,
     Renamed,
     RowChange,
@@ -50,11 +51,22 @@ def transaction_control(statements: Sequence[str], engine: str) -> TransactionCo
     return None
 
 
-def statement_effects(text: str, dialect: str, first_line: int = 1) -> list[StatementEffect]:
-    """Each statement of a script (`${placeholders}` allowed) and what it does."""
+def statement_effects(
+    text: str,
+    dialect: str,
+    first_line: int = 1,
+    postgres_version: int = 14,
+    tree: str | None = None,
+) -> list[StatementEffect]:
+    """Each statement of a script (`${placeholders}` allowed) and what it does.
+
+    PostgreSQL only: `postgres_version` is the server's major version the facts are read
+    for (whether a statement rewrites its table), and `tree` the script's parse when the
+    caller already has it: `pglast.parser.parse_sql_json(mask_placeholders(text))`, as the
+    syntax check (VC101) parses it."""
     masked = mask_placeholders(text)
     if dialect == POSTGRES:
-        return list(postgres_effects(masked, first_line))
+        return list(postgres_effects(masked, first_line, postgres_version, tree))
     return list(sqlglot_effects(masked, dialect, first_line))
 
 
@@ -62,6 +74,7 @@ __all__ = [
     "POSTGRES",
     "SQLITE",
     "Alteration",
+    "Column",
     "DbObject",
     "Renamed",
     "RowChange",

@@ -158,7 +158,17 @@ class Described(NamedTuple):
 
 
 def effect_at(
-    text: str, offset: int, first_line: int, kind: str, code: str, described: Described
+    text: str,
+    offset: int,
+    first_line: int,
+    kind: str,
+    code: str,
+    described: Described,
+    *,
+    transaction_control: str | None = None,
+    lock: str | None = None,
+    lock_on: tuple[str, ...] = (),
+    rewrites: bool = False,
 ) -> StatementEffect:
     line, column = position_of(text, offset, first_line)
     summary = described.summary or first_words(code)
@@ -173,9 +183,13 @@ def effect_at(
         described.renamed,
         described.altered,
         described.rows,
-        columns=described.columns,
-        settings=described.settings,
-        text=code,
+        transaction_control,
+        lock,
+        lock_on,
+        rewrites,
+        described.columns,
+        described.settings,
+        code,
     )
 
 
