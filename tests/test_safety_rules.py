@@ -998,3 +998,68 @@ def test_findings_after_comment_headers_point_at_the_statement(tmp_path: Path) -
     report = check_new(tmp_path, migration("2", HEADED, down_sql))
     assert report.at(UP2) == [("VC303", "warning", 8, 5), ("VC305", "error", 10, 11)]
     assert report.exit_code == 1
+
+
+# --- other dialects, and cases found by bench/squawk_agreement.py -------------------------
+
+
+def test_vc301_and_vc302_read_sqlglots_tree_in_other_dialects(tmp_path: Path) -> None:
+    cfg = SPLIT_CONFIG + 'dialect = "sqlite"\n'
+    repo = make_repo(tmp_path / "lite", config=cfg)
+    write(
+        repo,
+        {
+            **migration("1", "CREATE TABLE notes (id INTEGER PRIMARY KEY);\n", "SELECT 1;\n"),
+            **migration("2", "-- tidy up\nDELETE FROM notes;\n", "SELECT 1;\n"),
+        },
+    )
+    report = check(repo)
+    assert report.of("VC301") == [(down("1"), "error", 1, 1)]
+    assert "table notes" in report.messages("VC301")[0]
+    assert report.of("VC302") == [(up("2"), "error", 2, 1)]
+    assert report.codes == {"VC301", "VC302"}  # no lock rule outside PostgreSQL
+    assert report.exit_code == 1
+
+
+def test_vc301_a_table_created_then_renamed_is_dropped_under_its_new_name(
+    tmp_path: Path,
+) -> None:
+    repo = on_branch(tmp_path)
+    write(
+        repo,
+        migration(
+            "2",
+            "CREATE TABLE login_attempts (id bigint);\n"
+            "ALTER TABLE login_attempts RENAME TO login_attempts_archive;\n",
+            "DROP TABLE IF EXISTS login_attempts_archive;\n",
+        ),
+    )
+    assert check(repo).findings == []
+
+
+def test_a_real_shaped_branch_migration_reports_each_problem_at_its_statement(
+    tmp_path: Path,
+) -> None:
+    repo = on_branch(tmp_path)
+    write(
+        repo,
+        migration(
+            "2",
+            "-- Release 2: plans for users\n"
+            "SET lock_timeout = '2s';\n"
+            "ALTER TABLE users ADD COLUMN plan text NOT NULL;\n"
+            "CREATE INDEX users_plan_idx ON users (plan);\n"
+            "ALTER TABLE accounts ADD CONSTRAINT accounts_user_fk\n"
+            "    FOREIGN KEY (user_id) REFERENCES users (id);\n",
+            "DROP INDEX users_plan_idx;\n"
+            "ALTER TABLE accounts DROP CONSTRAINT accounts_user_fk;\n"
+            "ALTER TABLE users DROP COLUMN plan;\n",
+        ),
+    )
+    report = check(repo, "--format", "json")
+    assert report.at(UP2) == [
+        ("VC305", "error", 3, 1),
+        ("VC303", "warning", 4, 1),
+        ("VC307", "warning", 5, 1),
+    ]
+    assert report.exit_code == 1

@@ -17,6 +17,16 @@ Migrations at or below `baseline` are exempt from the VC0xx and VC3xx rules.
 `vcsync check` runs the rules with examples below; the gate checks (no example files:
 they need ledgers, tags or a scratch database) are made by `vcsync verify`.
 
+The safety rules (VC3xx) read what each statement does from PostgreSQL's own parse tree
+(sqlglot's for VC301 and VC302 in other dialects). The lock rules (VC303, VC305-VC311)
+and VC310 judge only *live* tables: a table created in the same migration, or by a
+migration new on the branch (absent from the base ref and the release tag), holds no
+production data yet and is exempt; without a base ref only the same-migration exemption
+applies and a note says so. `postgres_version` (default 14) decides the version-dependent
+cases; `[tool.vcsync.severity]` raises or lowers any code; VC311 is opt-in
+(`select = ["VC", "VC311"]`). A `-- vcsync: irreversible -- reason` directive in a
+migration or its rollback answers VC301 and VC302 for that migration.
+
 | code | name | severity | what it finds |
 | --- | --- | --- | --- |
 """
@@ -33,7 +43,10 @@ def _tree(example: Example) -> str:
 
 
 def _files(files: Mapping[str, str]) -> list[str]:
-    return [f"`{path}`\n```sql\n{text.rstrip()}\n```\n" for path, text in sorted(files.items())]
+    return [
+        f"`{path}`\n```{'toml' if path.endswith('.toml') else 'sql'}\n{text.rstrip()}\n```\n"
+        for path, text in sorted(files.items())
+    ]
 
 
 def _section(rule: Rule | GateCheck) -> str:
