@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from tests.helpers import SPLIT_CONFIG, commit, git, make_repo, vcsync, write
 
@@ -1063,3 +1065,66 @@ def test_a_real_shaped_branch_migration_reports_each_problem_at_its_statement(
         ("VC307", "warning", 5, 1),
     ]
     assert report.exit_code == 1
+
+
+# --- no input makes the safety rules raise ------------------------------------------------
+
+FRAGMENTS = [
+    "CREATE TABLE t (id bigint PRIMARY KEY, v varchar(10))",
+    "DROP TABLE t",
+    "ALTER TABLE users ADD COLUMN c int NOT NULL",
+    "ALTER TABLE users ADD COLUMN c uuid DEFAULT gen_random_uuid()",
+    "ALTER TABLE users ALTER COLUMN name TYPE text USING name::text",
+    "ALTER TABLE users ALTER COLUMN c SET NOT NULL",
+    "ALTER TABLE users ADD CONSTRAINT k UNIQUE USING INDEX k",
+    "ALTER TABLE users ADD CONSTRAINT f FOREIGN KEY (id) REFERENCES t (id) NOT VALID",
+    "ALTER TABLE users VALIDATE CONSTRAINT f",
+    "ALTER TABLE users RENAME COLUMN c TO d",
+    "ALTER TABLE t RENAME TO u",
+    "CREATE INDEX CONCURRENTLY i ON users (email)",
+    "DROP INDEX i",
+    "REINDEX TABLE users",
+    "CREATE OR REPLACE FUNCTION greeting() RETURNS text LANGUAGE sql AS $$ SELECT 1 $$",
+    "DROP FUNCTION greeting()",
+    "ALTER TYPE mood ADD VALUE 'meh'",
+    "DELETE FROM users",
+    "UPDATE users SET name = 'x' WHERE id = 1",
+    "TRUNCATE events",
+    "SET lock_timeout = '1s'",
+    "DO $$ BEGIN DROP TABLE x; COMMIT; END $$",
+    "ALTER TABLE ONLY users DROP CONSTRAINT k",
+    "CREATE SCHEMA s; CREATE TABLE s.t (id int)",
+    "DROP SCHEMA reporting CASCADE",
+    "ALTER TABLE",  # does not parse: VC101's, not the safety rules'
+]
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.lists(st.sampled_from(FRAGMENTS), max_size=5),
+    st.lists(st.sampled_from(FRAGMENTS) | st.text(max_size=30), max_size=4),
+    st.sampled_from(["-- vcsync: no-transaction\n", "-- vcsync: irreversible -- x\n", ""]),
+)
+def test_no_script_makes_a_safety_rule_raise(
+    tmp_path_factory: pytest.TempPathFactory, ups: list[str], downs: list[str], directive: str
+) -> None:
+    from vcsync.check import run_check
+    from vcsync.config import parse_config
+
+    root = tmp_path_factory.mktemp("fuzz")
+    write(root, BASE)
+    write(root, migration("2", directive + ";\n".join(ups) + ";\n", ";\n".join(downs)))
+    config = parse_config(
+        {
+            "migrations": "database/migrations",
+            "rollbacks": "database/rollback",
+            "select": ["VC", "VC311"],
+        },
+        root / "vcsync.toml",
+    )
+    result = run_check(config)
+    lines = {p: (root / p).read_text().count("\n") + 1 for p in (up("2"), down("2"))}
+    for finding in result.findings:
+        if finding.path in lines:
+            assert 1 <= finding.line <= lines[finding.path], finding
+            assert finding.column >= 1, finding
