@@ -228,6 +228,10 @@ def _statements(conn: Connection, schema: str) -> list[str]:
             statements += _guards(kind, quoted[table], table, schema)
     for view, query in VIEWS.items():
         statements.append(f"CREATE VIEW {quoted[view]} AS {query.format(**fill)}")
+    if kind == POSTGRES:
+        from vcsync.ledger.functions import function_statements
+
+        statements += function_statements(quoted["ledger_version"].rsplit(".", 1)[0])
     return statements
 
 
