@@ -12,7 +12,7 @@ from typing import Any
 import click
 
 from vcsync import __version__
-from vcsync.cli import deploy, release, render
+from vcsync.cli import deploy, monitor, release, render
 from vcsync.cli.options import (
     FilePath,
     config_option,
@@ -172,6 +172,8 @@ def install_hooks(force: bool, config_path: Path | None) -> int:
 for _command in deploy.COMMANDS:
     cli.add_command(_command)
 for _command in release.COMMANDS:
+    cli.add_command(_command)
+for _command in monitor.COMMANDS:
     cli.add_command(_command)
 
 
