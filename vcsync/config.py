@@ -36,6 +36,8 @@ class Environment:
     urls: tuple[str, ...]
     schemas: tuple[str, ...] = ()
     targets_query: str | None = None
+    # runs only what Git has at HEAD, and no migration with an error finding (DESIGN §10)
+    protected: bool = False
 
 
 @dataclass(frozen=True)
@@ -58,6 +60,8 @@ class Config:
     # code -> "error" | "warning", replacing the rule's own severity in every finding
     severity: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     placeholders: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    # environment names in promotion order: each takes only what the one before has (§10)
+    promotion: tuple[str, ...] = ()
     environments: Mapping[str, Environment] = field(default_factory=lambda: MappingProxyType({}))
 
     def rule_enabled(self, code: str, opt_in: bool = False) -> bool:
@@ -158,7 +162,31 @@ def parse_config(raw: Mapping[str, Any], path: Path) -> Config:
             values[key] = parse(value)
         except (TypeError, ValueError) as exc:
             raise ConfigError(f"{where}{key} {exc}.") from None
+    _check_promotion(values.get("promotion", ()), values.get("environments", {}), where)
     return Config(root=path.parent, source=path, **values)
+
+
+def _check_promotion(chain: tuple[str, ...], environments: Mapping[str, Any], where: str) -> None:
+    """Every name in `promotion` must be a configured environment (a typo would silently
+    leave production unguarded)."""
+    for name in chain:
+        if name not in environments:
+            known = ", ".join(sorted(environments)) or "none"
+            raise ConfigError(
+                f"{where}promotion names {name!r}, which is not a configured environment "
+                f"(configured: {known})."
+            )
+
+
+def _promotion(value: Any) -> tuple[str, ...]:
+    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+        raise TypeError('must be a list of environment names such as ["staging", "production"]')
+    seen: set[str] = set()
+    for name in value:
+        if name in seen:
+            raise ValueError(f"names {name!r} twice; each environment has one place in the chain")
+        seen.add(name)
+    return tuple(value)
 
 
 def _string(value: Any) -> str:
@@ -273,7 +301,7 @@ def _placeholders(value: Any) -> Mapping[str, str]:
     return MappingProxyType({str(k): str(v) for k, v in value.items()})
 
 
-_ENV_KEYS = ("url", "urls", "schemas", "targets_query")
+_ENV_KEYS = ("url", "urls", "schemas", "targets_query", "protected")
 
 
 def _environments(value: Any) -> Mapping[str, Environment]:
@@ -297,6 +325,9 @@ def _environments(value: Any) -> Mapping[str, Environment]:
         if not isinstance(schemas, list) or not all(isinstance(s, str) for s in schemas):
             raise TypeError(f"{name}.schemas must be a list of schema names")
         query = table.get("targets_query")
+        protected = table.get("protected", False)
+        if not isinstance(protected, bool):
+            raise TypeError(f"{name}.protected must be true or false, not {protected!r}")
         try:
             checked = tuple(_url(u) for u in urls)
         except (TypeError, ValueError) as exc:
@@ -306,6 +337,7 @@ def _environments(value: Any) -> Mapping[str, Environment]:
             urls=checked,
             schemas=tuple(schemas),
             targets_query=_string(query) if query is not None else None,
+            protected=protected,
         )
     return MappingProxyType(result)
 
@@ -326,4 +358,5 @@ _KEYS = {
     "severity": _severities,
     "placeholders": _placeholders,
     "environments": _environments,
+    "promotion": _promotion,
 }

@@ -64,6 +64,19 @@ def _deploy(
 @click.command()
 @click.option("--to", metavar="VERSION", help="Stop after this version.")
 @click.option("--dry-run", is_flag=True, help="Run the plan in a transaction and roll it back.")
+@click.option(
+    "--release",
+    metavar="TAG",
+    help="Apply the migrations as this release tag holds them (read from Git, after checking "
+    "its manifest), not the work tree.",
+)
+@click.option(
+    "--skip-promotion",
+    is_flag=True,
+    help="Apply migrations the environment before this one in `promotion` has not applied "
+    "(needs --reason).",
+)
+@click.option("--reason", help="Why (recorded in the deployment log).")
 @_record_ref
 @_deploy_options
 def migrate(fmt: str, config_path: Path | None, record_ref: bool, **options: Any) -> int:

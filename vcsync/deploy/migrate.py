@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from vcsync.config import Config
+from vcsync.deploy.gates import Gate, earlier_environment, migrate_gate, preflight
 from vcsync.deploy.plan import Deployable, check_history, load_deployables, pending
 from vcsync.deploy.session import Progress, Session, StepFailed, TargetResult
 from vcsync.deploy.targets import run_everywhere
 from vcsync.deploy.version_argument import resolve_version, versions_of
-from vcsync.errors import OperationFailed
+from vcsync.errors import OperationFailed, VcsyncError
 from vcsync.ledger.reader import MigrationState
 from vcsync.migrations.versions import Version
 from vcsync.project import open_project
@@ -23,35 +24,84 @@ def migrate(
     dry_run: bool = False,
     lock_timeout: float = 60.0,
     progress: Progress | None = None,
+    skip_promotion: bool = False,
+    reason: str | None = None,
+    release: str | None = None,
 ) -> list[TargetResult]:
+    """Apply what the work tree holds (or, with `release`, what that release tag holds)
+    and `environment` has not applied, once the gates of DESIGN §10 let it."""
+    if reason is not None and not reason.strip():
+        raise VcsyncError("--reason must say why (it is recorded in the deployment log).")
+    if skip_promotion and reason is None:
+        raise VcsyncError(
+            "--skip-promotion needs --reason TEXT saying why (it is recorded in the "
+            "deployment log)."
+        )
+    config.environment(environment)  # an unknown environment is a usage error, first
     project = open_project(config)
-    deployables = load_deployables(project)
-    # a Version was resolved by the caller already (diff): resolving its text again could
-    # meet a release tag of the same spelling
-    limit = (
-        to
-        if to is None or isinstance(to, Version)
-        else resolve_version(project, to, "--to", versions_of(deployables))
+    origin = None
+    if release is not None:
+        from vcsync.deploy.from_release import release_limit, release_source
+
+        source, origin = release_source(project, release)
+        deployables = load_deployables(project, source=source)
+        limit = None if to is None else release_limit(project, release, to, deployables)
+    else:
+        deployables = load_deployables(project)
+        # a Version was resolved by the caller already (diff): resolving its text again could
+        # meet a release tag of the same spelling
+        limit = (
+            to
+            if to is None or isinstance(to, Version)
+            else resolve_version(project, to, "--to", versions_of(deployables))
+        )
+    gate = migrate_gate(
+        config,
+        project,
+        environment,
+        skip_promotion=skip_promotion,
+        from_release=release is not None,
     )
+    if gate is not None:
+        preflight(gate, config, environment, deployables, limit)
+    notes = []
+    if skip_promotion and earlier_environment(config, environment) is not None:
+        notes.append(f"the promotion check was skipped (--skip-promotion): {reason}")
     return run_everywhere(
         config,
         project,
         environment,
         "migrate",
-        lambda session: _migrate(session, deployables, limit),
+        lambda session: _migrate(session, deployables, limit, gate, notes),
         lock_timeout=lock_timeout,
         dry_run=dry_run,
+        reason=reason,
         progress=progress,
+        origin=origin,
     )
 
 
-def _migrate(session: Session, deployables: list[Deployable], to: Version | None) -> TargetResult:
+def _migrate(
+    session: Session,
+    deployables: list[Deployable],
+    to: Version | None,
+    gate: Gate | None = None,
+    notes: Sequence[str] = (),
+) -> TargetResult:
     env = session.target.environment
+    session.warnings.extend(notes)
+    if session.origin.dirty:
+        session.warnings.append(
+            "the migration folders have uncommitted changes, and this run uses the work tree "
+            "as it is (recorded as dirty); commit them, or deploy a release with --release TAG."
+        )
     states = session.states()
     try:
         refuse_partial(states.values(), env)
         check_history(deployables, states, env)
         plan = pending(deployables, states, to, env)
+        if gate is not None:
+            gate.check(plan)  # again, under the lock: a target may have moved since
     except OperationFailed as exc:
         return session.finish(error=str(exc))
     try:

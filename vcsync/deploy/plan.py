@@ -15,7 +15,7 @@ from vcsync.migrations.layouts import Migration, Script
 from vcsync.migrations.versions import Version, version_from_user
 from vcsync.project import Project, discover_in
 from vcsync.scripts import load_script
-from vcsync.source import WorkTree
+from vcsync.source import Source, WorkTree
 
 UNLIMITED = 1 << 62
 
@@ -52,13 +52,16 @@ def business_key(migration: Migration) -> str:
     return ".".join(str(n) for n in migration.version.key)
 
 
-def load_deployables(project: Project, *, refuse_unplaced: bool = True) -> list[Deployable]:
+def load_deployables(
+    project: Project, *, refuse_unplaced: bool = True, source: Source | None = None
+) -> list[Deployable]:
     """Every migration Git has, read and checksummed. Refuses (before anything runs) while
     the migrations folder holds a file that looks like a migration but cannot be placed, or
     a migration vcsync cannot run: nothing is silently skipped. A caller that only reports
-    (and shows those files as VC005 findings) may pass `refuse_unplaced=False`."""
-    folders = list(dict.fromkeys(project.folders))
-    source = WorkTree(project.root, folders)
+    (and shows those files as VC005 findings) may pass `refuse_unplaced=False`. `source`:
+    read from it (a release tag's tree) instead of the work tree."""
+    if source is None:
+        source = WorkTree(project.root, list(dict.fromkeys(project.folders)))
     discovery = discover_in(source, project.config, project.folders)
     baseline = project.config.baseline
     unplaced = {

@@ -50,9 +50,11 @@ def run_everywhere(
     dry_run: bool = False,
     reason: str | None = None,
     progress: Progress | None = None,
+    origin: Provenance | None = None,
 ) -> list[TargetResult]:
-    """Each target in turn, each under its own lock and with its own ledger rows."""
-    origin = origin_of(project)
+    """Each target in turn, each under its own lock and with its own ledger rows. `origin`:
+    where the scripts come from, when not the work tree (a release tag)."""
+    origin = origin or origin_of(project)
     results = []
     for target in environment_targets(config, environment):
         with Session(
