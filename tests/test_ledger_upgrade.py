@@ -13,7 +13,7 @@ import sqlite3
 from pathlib import Path
 
 from tests.projects import Project
-from vcsync.ledger.schema import ADDED_COLUMNS, TABLES
+from vcsync.ledger.schema import ADDED_COLUMNS, LEDGER_VERSION, TABLES
 
 FIXTURES = Path(__file__).parent / "fixtures"
 V1_TABLES = (
@@ -72,7 +72,7 @@ def test_a_version_1_ledger_is_upgraded_in_place_with_its_rows_untouched(
     for table, rows in before.items():  # insert-only: every old row is still there, as it was
         assert all(row in after[table] for row in rows), table
     versions = project.query(f"SELECT version FROM {project.ledger('ledger_version')}")
-    assert sorted(v for (v,) in versions) == [1, 2]
+    assert sorted(v for (v,) in versions) == [1, LEDGER_VERSION]
 
     history = project.run("history", "--env", "staging")
     assert history.exit_code == 0
@@ -85,7 +85,7 @@ def test_a_version_1_ledger_is_upgraded_in_place_with_its_rows_untouched(
     assert back.exit_code == 0, back.stderr
     assert not project.query(
         f"SELECT 1 FROM {project.ledger('migration_dashboard')} "
-        "WHERE version = '3' AND status = 'applied'"
+        "WHERE version = '3' AND status = 'applied' AND environment_name = 'staging'"
     )
 
 

@@ -71,12 +71,15 @@ def migration_states(conn: Connection, schema: str) -> dict[str, MigrationState]
         return {}
     fields = MigrationState._fields[: MigrationState._fields.index("statements_committed")]
     rows = conn.query(f"SELECT {', '.join(fields)} FROM {_dashboard(conn, schema)}")
-    states = {
-        state.version_sort: state
-        for state in (
-            MigrationState(*_typed(fields, r, ("changed_at",), ("no_transaction",))) for r in rows
-        )
-    }
+    # The view has a row per migration and environment name; the database has one state,
+    # the newest whichever name wrote it (an environment renamed, or two names for one
+    # database). load_dts is unique per migration, so the newest is one row.
+    states: dict[str, MigrationState] = {}
+    for row in rows:
+        state = MigrationState(*_typed(fields, row, ("changed_at",), ("no_transaction",)))
+        known = states.get(state.version_sort)
+        if known is None or state.changed_at > known.changed_at:
+            states[state.version_sort] = state
     return _with_progress(conn, schema, states)
 
 

@@ -16,7 +16,7 @@ from vcsync.db import Connection, DatabaseError
 from vcsync.db.urls import POSTGRES
 from vcsync.errors import OperationFailed
 
-LEDGER_VERSION = 2
+LEDGER_VERSION = 3  # 3: the views speak DESIGN §5's columns, per environment
 RECORD_SOURCE = "vcsync"
 
 TABLES = {
@@ -139,35 +139,53 @@ ADDED_COLUMNS = {
     "release_s": {"deployment_id": "text"},
 }
 
-# The newest satellite row of each migration; what `status` and the seed workflow read.
+# The views (DESIGN §5) that teams query in SQL. Each starts with the columns §5 names, in
+# its order; the columns version 2's views had follow under their old names, so queries
+# written against them (and vcsync's own reader, which runs migration_dashboard's query)
+# keep working. Replaced on every upgrade; the audit compares them with these definitions.
 VIEWS = {
+    # The newest state of each migration in each environment, and the tag of the run that
+    # wrote it. applied_at (= changed_at) is when that newest state was recorded.
     "migration_dashboard": """
-        SELECT h.version, h.version_sort, s.status, s.description, s.checksum,
-               s.environment, s.commit_sha, s.deployment_id, s.load_dts AS changed_at,
-               s.no_transaction, s.up_script, s.down_script, s.duration_ms,
-               s.failed_statement_index, s.failed_statement, s.error, s.down_no_transaction
+        SELECT h.migration_hk, h.version, s.description, s.environment AS environment_name,
+               s.status, s.load_dts AS applied_at, s.commit_sha, d.tag AS release_tag,
+               s.duration_ms, s.checksum,
+               h.version_sort, s.environment, s.deployment_id, s.load_dts AS changed_at,
+               s.no_transaction, s.up_script, s.down_script, s.failed_statement_index,
+               s.failed_statement, s.error, s.down_no_transaction
         FROM {schema_migration_h} h
         JOIN {schema_migration_s} s ON s.migration_hk = h.migration_hk
+        LEFT JOIN {deployment_log} d ON d.deployment_id = s.deployment_id
         WHERE s.load_dts = (SELECT max(s2.load_dts) FROM {schema_migration_s} s2
-                            WHERE s2.migration_hk = s.migration_hk)""",
+                            WHERE s2.migration_hk = s.migration_hk
+                              AND s2.environment = s.environment)""",
     # One row per run: its deployment_log row, completed by its deployment_end row. A run
-    # with no end row is still running, or was killed (the next run seals it `interrupted`).
+    # with no end row is still running, or was killed (the next run seals it `interrupted`);
+    # a version-1 row was written whole, with no end row (deployment_end NULL).
     "deployment_history": """
-        SELECT d.seq, d.started_at, d.environment, d.operation, d.operator, d.host,
-               d.commit_sha, d.ref, d.tag,
+        SELECT d.deployment_id, d.environment AS environment_name, d.operation,
                CASE WHEN d.hash_kind IS NULL THEN d.outcome
                     ELSE COALESCE(e.outcome, 'running') END AS outcome,
+               d.operator, d.host, d.commit_sha, d.ref AS git_ref, d.tag AS release_tag,
+               d.started_at AS deployment_start, e.ended_at AS deployment_end,
                COALESCE(e.duration_ms, d.duration_ms) AS duration_ms,
-               COALESCE(e.migrations, d.migrations) AS migrations, d.dry_run, d.reason,
-               COALESCE(e.error, d.error) AS error, d.deployment_id
+               COALESCE(e.migrations, d.migrations) AS migrations, d.reason,
+               COALESCE(e.error, d.error) AS error,
+               d.seq, d.dry_run, d.started_at, d.environment, d.ref, d.tag
         FROM {deployment_log} d
         LEFT JOIN {deployment_end} e ON e.deployment_id = d.deployment_id""",
+    # One row per environment the ledger has states for: its highest applied migration
+    # (version NULL when every migration it ran is rolled back or failed).
     "database_version": """
-        SELECT version, description, commit_sha, changed_at AS applied_at
-        FROM {migration_dashboard}
-        WHERE status IN ('applied', 'baselined', 'rollback_failed')
-          AND version_sort = (SELECT max(version_sort) FROM {migration_dashboard}
-                              WHERE status IN ('applied', 'baselined', 'rollback_failed'))""",
+        SELECT n.environment_name, m.version, m.description, m.commit_sha, m.release_tag,
+               m.applied_at
+        FROM (SELECT DISTINCT environment_name FROM {migration_dashboard}) n
+        LEFT JOIN {migration_dashboard} m
+          ON m.environment_name = n.environment_name
+         AND m.status IN ('applied', 'baselined', 'rollback_failed')
+         AND m.version_sort = (SELECT max(m2.version_sort) FROM {migration_dashboard} m2
+                               WHERE m2.environment_name = n.environment_name
+                                 AND m2.status IN ('applied', 'baselined', 'rollback_failed'))""",
 }
 
 _TYPES = {
