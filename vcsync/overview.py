@@ -163,7 +163,7 @@ def build_overview(config: Config, environments: list[str] | None = None) -> Ove
         __version__,
         rows,
         envs,
-        report._promotions(columns, per_column),
+        report.promotion_gaps(columns, per_column),
     )
 
 
@@ -225,7 +225,7 @@ def _read_target(
     finally:
         conn.close()
     cells = {
-        key: report._cell(
+        key: report.state_cell(
             in_git[key].checksum if key in in_git else None,
             key in in_git,
             states.get(key),

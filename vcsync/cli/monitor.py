@@ -74,7 +74,7 @@ def report(
 
         _write(html_path, render_page(overview))
     if fmt == "json":
-        text = render._dumps(overview_data(overview), indent=2)
+        text = render.dumps(overview_data(overview), indent=2)
         if output is not None:
             _write(output, text + "\n")
         else:

@@ -27,7 +27,7 @@ INFORMATION_URI = "https://github.com/vcsync/vcsync"
 RULES_DOC = f"{INFORMATION_URI}/blob/main/docs/rules.md"
 
 
-def _dumps(data: object, indent: int = 2) -> str:
+def dumps(data: object, indent: int = 2) -> str:
     import json  # only machine formats pay for it
 
     return json.dumps(data, indent=indent)
@@ -54,7 +54,7 @@ def findings(
         err(f"note: {note}")
     if fmt == "json":
         out(
-            _dumps(
+            dumps(
                 {"findings": [_as_json(f) for f in found], "files_checked": len(files)}, indent=2
             )
         )
@@ -63,7 +63,7 @@ def findings(
         for f in found:
             out(_github(f, anchor))
     elif fmt == "sarif":
-        out(_dumps(_sarif(found, rules, config_anchor(config_file, found)), indent=2))
+        out(dumps(_sarif(found, rules, config_anchor(config_file, found)), indent=2))
     elif fmt == "junit":
         out(_junit(found, files, config_anchor(config_file, found)))
     else:
@@ -237,7 +237,7 @@ def _junit(found: Sequence[Finding], files: Sequence[str], anchor: ConfigAnchor)
 def rule_list(rules: Sequence[Rule | GateCheck], fmt: str) -> None:
     if fmt == "json":
         out(
-            _dumps(
+            dumps(
                 [
                     {"code": r.code, "name": r.name, "severity": r.severity, "summary": r.summary}
                     for r in rules
@@ -291,7 +291,7 @@ def target_results(results: Sequence[TargetResult], fmt: str, *, streamed: bool)
     """What each target's run did; steps were already streamed as progress in text mode."""
     if fmt == "json":
         out(
-            _dumps(
+            dumps(
                 {
                     "results": [
                         {
@@ -337,7 +337,7 @@ def status_table(report: Status, fmt: str) -> None:
     headers = [c.environment for c in report.columns]
     if fmt == "json":
         out(
-            _dumps(
+            dumps(
                 {
                     "environments": [c._asdict() for c in report.columns],
                     "migrations": [
@@ -374,7 +374,7 @@ def status_table(report: Status, fmt: str) -> None:
 def history_table(per_target: Sequence[TargetHistory], fmt: str) -> None:
     if fmt == "json":
         out(
-            _dumps(
+            dumps(
                 [
                     {
                         "target": target,
@@ -420,7 +420,7 @@ def schema_changes(before: str, after: str, changes: Sequence[SchemaChange], fmt
 
     if fmt == "json":
         out(
-            _dumps(
+            dumps(
                 {
                     "from": before,
                     "to": after,
@@ -463,7 +463,7 @@ def release_result(result: Release, fmt: str) -> None:
     failed = [r for r in result.recorded if r.outcome == "failed"]
     if fmt == "json":
         out(
-            _dumps(
+            dumps(
                 {
                     "tag": result.tag,
                     "commit": result.commit,
@@ -501,7 +501,7 @@ def release_result(result: Release, fmt: str) -> None:
 def changelog_report(log: Changelog, fmt: str) -> None:
     """Release notes: Markdown ready to paste, or one JSON object."""
     if fmt == "json":
-        out(_dumps(_changelog_json(log)))
+        out(dumps(_changelog_json(log)))
         return
     out(_changelog_markdown(log))
 

@@ -98,7 +98,7 @@ def status(config: Config, environments: list[str]) -> Status:
     for key in sorted(keys):
         git = in_git.get(key)
         cells = [
-            _cell(
+            state_cell(
                 git.checksum if git else None,
                 git is not None,
                 states.get(key) if states is not None else None,
@@ -110,10 +110,10 @@ def status(config: Config, environments: list[str]) -> Status:
         version = git.version if git else (first.version if first else key)
         description = git.migration.description if git else (first.description if first else "")
         rows.append(StatusRow(version, description, cells))
-    return Status(columns, rows, _promotions(columns, per_column))
+    return Status(columns, rows, promotion_gaps(columns, per_column))
 
 
-def _cell(
+def state_cell(
     checksum: str | None, in_git: bool, state: MigrationState | None, unreachable: bool
 ) -> str:
     if unreachable:
@@ -158,7 +158,7 @@ def _deployments(config: Config, target: Target, limit: int | None) -> list[Depl
         conn.close()
 
 
-def _promotions(
+def promotion_gaps(
     columns: list[Column], per_column: list[dict[str, MigrationState] | None]
 ) -> list[str]:
     """Each environment against the next one in config order (dev -> staging -> production)."""
