@@ -54,9 +54,7 @@ def findings(
         err(f"note: {note}")
     if fmt == "json":
         out(
-            dumps(
-                {"findings": [_as_json(f) for f in found], "files_checked": len(files)}, indent=2
-            )
+            dumps({"findings": [_as_json(f) for f in found], "files_checked": len(files)}, indent=2)
         )
     elif fmt == "github":
         anchor = config_anchor(config_file, found)
