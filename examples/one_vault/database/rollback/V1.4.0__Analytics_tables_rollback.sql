@@ -1,0 +1,2 @@
+DROP VIEW customer_360;
+DROP TABLE customer_metrics_s;
