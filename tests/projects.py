@@ -86,3 +86,20 @@ def project_with(tmp_path: Path, kind: str, url: str, files: dict[str, str]) -> 
     """A split-layout project holding exactly `files`, with `staging` at `url`."""
     config = f'{SPLIT_CONFIG}[tool.vcsync.environments.staging]\nurl = "{url}"\n'
     return Project(make_repo(tmp_path / "p", files, config=config), kind, url)
+
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+def load_ledger_dump(project: Project, version: int) -> None:
+    """Load a ledger made by an older vcsync (tests/fixtures/ledger_vN.<kind>.sql) into
+    the project's staging database, as that vcsync left it."""
+    dump = (FIXTURES / f"ledger_v{version}.{project.kind}.sql").read_text()
+    if project.kind == "sqlite":
+        with sqlite3.connect(project.path / "staging.db") as db:
+            db.executescript(dump)
+        return
+    import psycopg
+
+    with psycopg.connect(project.url, autocommit=True) as conn:
+        conn.execute(dump.encode())

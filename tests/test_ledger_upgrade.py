@@ -9,13 +9,9 @@ migrate, rollback --steps 1, migrate and tag-release over tests/projects.py's BA
 
 from __future__ import annotations
 
-import sqlite3
-from pathlib import Path
-
-from tests.projects import Project
+from tests.projects import Project, load_ledger_dump
 from vcsync.ledger.schema import ADDED_COLUMNS, LEDGER_VERSION, TABLES
 
-FIXTURES = Path(__file__).parent / "fixtures"
 V1_TABLES = (
     "ledger_version",
     "schema_migration_h",
@@ -28,15 +24,7 @@ V1_TABLES = (
 
 
 def load_v1(project: Project) -> None:
-    dump = (FIXTURES / f"ledger_v1.{project.kind}.sql").read_text()
-    if project.kind == "sqlite":
-        with sqlite3.connect(project.path / "staging.db") as db:
-            db.executescript(dump)
-        return
-    import psycopg
-
-    with psycopg.connect(project.url, autocommit=True) as conn:
-        conn.execute(dump.encode())
+    load_ledger_dump(project, 1)
 
 
 def v1_rows(project: Project) -> dict[str, list[tuple[object, ...]]]:

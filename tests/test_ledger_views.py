@@ -21,10 +21,8 @@ from typing import Any, NamedTuple
 import pytest
 
 from tests.helpers import commit, git, make_repo, write
-from tests.projects import BASE, Project
+from tests.projects import BASE, Project, load_ledger_dump
 from vcsync.ledger.schema import TABLES, VIEWS, columns
-
-FIXTURES = Path(__file__).parent / "fixtures"
 
 # DESIGN §5: the columns each view has (at least), in this order, first.
 DESIGNED = {
@@ -320,18 +318,6 @@ def test_views_on_sqlite_and_postgresql_have_the_same_columns(tmp_path: Path, pg
 # -- a version-2 ledger upgraded to version 3 ----------------------------------------------
 
 
-def load(project: Project, version: int) -> None:
-    dump = (FIXTURES / f"ledger_v{version}.{project.kind}.sql").read_text()
-    if project.kind == "sqlite":
-        with sqlite3.connect(project.path / "staging.db") as db:
-            db.executescript(dump)
-        return
-    import psycopg
-
-    with psycopg.connect(project.url, autocommit=True) as conn:
-        conn.execute(dump.encode())
-
-
 def every_row(project: Project) -> dict[str, list[tuple[object, ...]]]:
     """Every column of every ledger table, as text, in a stable order."""
     found = {}
@@ -357,7 +343,7 @@ def view_definitions(project: Project) -> list[str]:
 def test_a_version_2_ledger_is_upgraded_to_3_in_place_with_its_rows_untouched(
     project: Project,
 ) -> None:
-    load(project, 2)
+    load_ledger_dump(project, 2)
     before = every_row(project)
     assert [row[0] for row in before["ledger_version"]] == ["2"]
     assert len(before["deployment_log"]) == 6 and len(before["deployment_end"]) == 6
@@ -441,7 +427,7 @@ def test_a_version_2_ledger_is_upgraded_to_3_in_place_with_its_rows_untouched(
 def test_a_version_1_ledger_is_upgraded_to_3_and_its_runs_show_in_the_views(
     project: Project,
 ) -> None:
-    load(project, 1)
+    load_ledger_dump(project, 1)
     assert project.run("migrate", "--env", "staging").exit_code == 0
     versions = project.query(f"SELECT version FROM {project.ledger('ledger_version')}")
     assert sorted(v for (v,) in versions) == [1, 3]

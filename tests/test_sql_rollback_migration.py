@@ -22,19 +22,10 @@ from psycopg import sql
 from tests.helpers import SPLIT_CONFIG, make_repo, vcsync
 from tests.projects import BASE, mig
 from vcsync.db.postgres import lock_key
+from vcsync.ledger.schema import TABLES
 
 URL_VARIABLE = "VCSYNC_TEST_ROLLBACK_URL"
-LEDGER_TABLES = (
-    "ledger_version",
-    "schema_migration_h",
-    "schema_migration_s",
-    "migration_progress",
-    "schema_snapshot",
-    "release_h",
-    "release_s",
-    "deployment_log",
-    "deployment_end",
-)
+LEDGER_TABLES = tuple(TABLES)
 # What differs between two runs of the same rollback: who, when, where, and what hashes it.
 VOLATILE = {
     "deployment_id",
