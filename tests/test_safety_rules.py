@@ -1128,3 +1128,28 @@ def test_no_script_makes_a_safety_rule_raise(
         if finding.path in lines:
             assert 1 <= finding.line <= lines[finding.path], finding
             assert finding.column >= 1, finding
+
+
+def test_the_commit_hook_reads_earlier_migrations_from_the_index(tmp_path: Path) -> None:
+    """With --staged, what earlier migrations made (a function, a column's type) is read
+    from the index in one batch: a replaced function dropped by the rollback is VC301, a
+    varchar widened to text is no VC306, an int narrowed is."""
+    repo = on_branch(tmp_path)
+    write(
+        repo,
+        migration(
+            "2",
+            "CREATE OR REPLACE FUNCTION greeting() RETURNS text LANGUAGE sql "
+            "AS $$ SELECT 'hi' $$;\n"
+            "ALTER TABLE users ALTER COLUMN name TYPE text;\n"
+            "ALTER TABLE accounts ALTER COLUMN amount TYPE smallint;\n",
+            "DROP FUNCTION greeting();\n"
+            "ALTER TABLE users ALTER COLUMN name TYPE varchar(100);\n"
+            "ALTER TABLE accounts ALTER COLUMN amount TYPE int;\n",
+        ),
+    )
+    git(repo, "add", "-A")
+    report = check(repo, "--staged")
+    assert report.of("VC301") == [(DOWN2, "error", 1, 1)]
+    assert "greeting" in report.messages("VC301")[0]
+    assert report.of("VC306") == [(UP2, "warning", 3, 1)]

@@ -167,6 +167,32 @@ class Repo:
     def read(self, blob: str) -> bytes:
         return b"".join(self.chunks(blob))
 
+    def read_many(self, blobs: Sequence[str]) -> dict[str, bytes]:
+        """Many blobs through one `git cat-file --batch` run, all requests written at once:
+        a round trip per blob costs about 0.1 ms, which 2,000 earlier migrations turn into
+        a hook's whole budget."""
+        wanted = list(dict.fromkeys(blobs))
+        if not wanted:
+            return {}
+        proc = subprocess.run(
+            ["git", "cat-file", "--batch"],
+            cwd=self.root,
+            env=git_env(),
+            input="".join(f"{blob}\n" for blob in wanted).encode(),
+            capture_output=True,
+        )
+        found: dict[str, bytes] = {}
+        out, at = proc.stdout, 0
+        for blob in wanted:
+            end = out.find(b"\n", at)
+            header = out[at:end].split()
+            if end < 0 or len(header) != 3:
+                raise GitError(f"git has no object {blob}.")
+            size = int(header[2])
+            found[blob] = out[end + 1 : end + 1 + size]
+            at = end + 1 + size + 1
+        return found
+
     def _cat_file(self) -> subprocess.Popen[bytes]:
         if self._batch is None:
             self._batch = subprocess.Popen(

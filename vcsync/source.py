@@ -25,6 +25,10 @@ class Source(Protocol):
 
     def blob(self, path: str) -> str | None: ...
 
+    def mentioning(self, needle: str, paths: Sequence[str]) -> set[str]:
+        """Which of `paths` hold `needle` (ASCII letter case ignored)."""
+        ...
+
 
 def read_bytes(source: Source, path: str) -> bytes:
     return b"".join(source.chunks(path))
@@ -79,6 +83,10 @@ class WorkTree:
     def blob(self, path: str) -> str | None:
         return None
 
+    def mentioning(self, needle: str, paths: Sequence[str]) -> set[str]:
+        word = needle.lower().encode()
+        return {path for path in paths if word in read_bytes(self, path).lower()}
+
 
 class GitTree:
     """The index (`label` "index") or a ref's tree, as listed once by git."""
@@ -87,6 +95,7 @@ class GitTree:
         self.repo = repo
         self.label = label
         self._blobs = {e.path: e.blob for e in entries}
+        self._texts: dict[str, bytes] = {}  # blob -> bytes, read in bulk by `mentioning`
 
     def paths(self) -> list[str]:
         return text_names(sorted(self._blobs), self.label)
@@ -96,6 +105,12 @@ class GitTree:
 
     def blob(self, path: str) -> str | None:
         return self._blobs.get(path)
+
+    def mentioning(self, needle: str, paths: Sequence[str]) -> set[str]:
+        missing = [self._blobs[p] for p in paths if self._blobs[p] not in self._texts]
+        self._texts.update(self.repo.read_many(missing))
+        word = needle.lower().encode()
+        return {path for path in paths if word in self._texts[self._blobs[path]].lower()}
 
 
 def index_source(repo: Repo, folders: Sequence[str]) -> GitTree:

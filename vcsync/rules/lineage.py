@@ -97,10 +97,10 @@ class Lineage:
                     break
                 yield from self.ctx.effects(self._versioned[position].up)
             return
-        needle = bare(name).lower()
-        for before in self._versioned[:end]:
-            text = self.ctx.load(before.up).text
-            if text and needle in text.lower():
+        earlier = self._versioned[:end]
+        named = self.ctx.source.mentioning(bare(name), [m.up.path for m in earlier])
+        for before in earlier:
+            if before.up.path in named:
                 yield from self.ctx.effects(before.up)
 
     @cached_property
