@@ -74,7 +74,12 @@ def test_one_vault_on_sqlite(tmp_path: Path) -> None:
     assert gate.rstrip().endswith("vcsync: no findings (10 files checked).")
 
     status = section(out, "where every environment stands")
-    assert status.splitlines()[2].split()[2:] == ["dev", "staging", "production", "production"]
+    assert status.splitlines()[2].split()[2:] == [
+        "dev",
+        "staging",
+        "production:sqlite:///.vcsync/tenant_acme.db",
+        "production:sqlite:///.vcsync/tenant_globex.db",
+    ]
     assert status_rows(status) == [["applied"] * 4] * 5
 
     history = section(out, "production's deployments, per tenant")

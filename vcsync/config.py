@@ -36,6 +36,7 @@ class Environment:
     urls: tuple[str, ...]
     schemas: tuple[str, ...] = ()
     targets_query: str | None = None
+    control_url: str | None = None  # where targets_query runs (default: the one url)
     # runs only what Git has at HEAD, and no migration with an error finding (DESIGN §10)
     protected: bool = False
 
@@ -301,7 +302,7 @@ def _placeholders(value: Any) -> Mapping[str, str]:
     return MappingProxyType({str(k): str(v) for k, v in value.items()})
 
 
-_ENV_KEYS = ("url", "urls", "schemas", "targets_query", "protected")
+_ENV_KEYS = ("url", "urls", "schemas", "targets_query", "control_url", "protected")
 
 
 def _environments(value: Any) -> Mapping[str, Environment]:
@@ -325,11 +326,17 @@ def _environments(value: Any) -> Mapping[str, Environment]:
         if not isinstance(schemas, list) or not all(isinstance(s, str) for s in schemas):
             raise TypeError(f"{name}.schemas must be a list of schema names")
         query = table.get("targets_query")
+        control = table.get("control_url")
+        if control is not None and query is None:
+            raise ValueError(f"{name}.control_url is only read by a targets_query; add one")
+        if query is not None and control is None and len(urls) != 1:
+            raise ValueError(f"{name}.targets_query needs a control_url: the database it runs on")
         protected = table.get("protected", False)
         if not isinstance(protected, bool):
             raise TypeError(f"{name}.protected must be true or false, not {protected!r}")
         try:
             checked = tuple(_url(u) for u in urls)
+            control_url = _url(control) if control is not None else None
         except (TypeError, ValueError) as exc:
             raise ValueError(f"{name}.url {exc}") from None
         result[name] = Environment(
@@ -337,6 +344,7 @@ def _environments(value: Any) -> Mapping[str, Environment]:
             urls=checked,
             schemas=tuple(schemas),
             targets_query=_string(query) if query is not None else None,
+            control_url=control_url,
             protected=protected,
         )
     return MappingProxyType(result)

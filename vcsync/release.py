@@ -24,6 +24,7 @@ from vcsync.config import Config
 from vcsync.db import Connection, connect
 from vcsync.db.urls import Target
 from vcsync.deploy.plan import UNLIMITED, business_key
+from vcsync.deploy.session import target_name
 from vcsync.deploy.targets import environment_targets
 from vcsync.errors import GitError, OperationFailed, VcsyncError
 from vcsync.gitrepo import Repo
@@ -232,7 +233,7 @@ def tag_release(
                         current.environment,
                         now,
                     )
-                    _stage(conn, config.ledger_schema, record)
+                    _stage(conn, current.ledger_schema(config.ledger_schema), record)
                 current = None
                 repo.run("tag", "-a", "--cleanup=whitespace", "-m", text, tag, commit)
             except VcsyncError as exc:
@@ -311,13 +312,15 @@ def _uncommitted(repo: Repo, folders: list[str]) -> list[str]:
 
 @contextmanager
 def _open_all(
-    targets: list[Target], holder: str, schema: str, lock_timeout: float
+    targets: list[Target], holder: str, base: str, lock_timeout: float
 ) -> Iterator[list[Connection]]:
-    """Every target connected, locked and with a ledger; all closed (uncommitted) on exit."""
+    """Every target connected, locked and with a ledger (a tenant's own, beside its schema);
+    all closed (uncommitted) on exit."""
     conns: list[Connection] = []
     try:
         for target in targets:
             try:
+                schema = target.ledger_schema(base)
                 conns.append(connect(target, holder=holder, create=True))
                 conns[-1].lock(schema, holder, lock_timeout)
                 ensure_ledger(conns[-1], schema, uuid.uuid4().hex)
@@ -407,8 +410,8 @@ def _commit(conn: Connection) -> Recorded:
     try:
         conn.commit()
     except VcsyncError as exc:
-        return Recorded(target.environment, target.display, "failed", str(exc))
-    return Recorded(target.environment, target.display, "recorded")
+        return Recorded(target.environment, target_name(target), "failed", str(exc))
+    return Recorded(target.environment, target_name(target), "recorded")
 
 
 # -- the ledger's release rows -----------------------------------------------------------

@@ -19,6 +19,7 @@ from vcsync.db import Connection, DatabaseError, connect
 from vcsync.db.urls import SQLITE, Target
 from vcsync.deploy.plan import Deployable, load_deployables
 from vcsync.deploy.refs import anchored_heads
+from vcsync.deploy.session import target_name
 from vcsync.deploy.targets import Unresolved, environment_targets, readable_targets
 from vcsync.errors import GitError, OperationFailed
 from vcsync.ledger.audit import anchor_problems, broken_links
@@ -118,7 +119,7 @@ def _environment_findings(
         except DatabaseError as exc:  # reached, but its ledger does not answer as vcsync's
             found.append(_tampered(name, f"its ledger could not be read: {exc}"))
         except OperationFailed as exc:
-            found.append(_unreachable(name, target.display, str(exc)))
+            found.append(_unreachable(name, target_name(target), str(exc)))
     return found
 
 
@@ -189,7 +190,7 @@ def _ledger_findings(
     notes: list[str],
 ) -> list[Finding]:
     env, schema = target.environment, target.ledger_schema(config.ledger_schema)
-    anchored = anchored_heads(project.repo, env).get(target.display)
+    anchored = anchored_heads(project.repo, env).get(target_name(target))
     with _reading(target) as conn:
         if conn is None:
             if anchored is None:
@@ -197,7 +198,7 @@ def _ledger_findings(
             return [
                 _tampered(
                     env,
-                    f"{target.display} is gone, but refs/deployments/{env} "
+                    f"{target_name(target)} is gone, but refs/deployments/{env} "
                     f"anchors its ledger at link {anchored[0]}",
                 )
             ]

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 
 from vcsync.cli import render
-from vcsync.cli.options import Seconds, data_options, load
+from vcsync.cli.options import Seconds, data_options, fleet_options, load
 
 if TYPE_CHECKING:  # the deploy machinery loads only when a deploy command runs
     from vcsync.deploy.session import TargetResult
@@ -49,11 +49,29 @@ def _deploy(
     record_ref: bool,
     options: dict[str, Any],
 ) -> int:
-    """migrate or rollback: run with progress, report, then move the deployment ref."""
-    progress = render.StepProgress(fmt)
-    code = _finish(
-        progress.around(lambda: run(load(config_path), **options, progress=progress)), fmt
+    """migrate or rollback: run with progress, report, then move the deployment ref. A
+    fleet (or a shard of one) reports each target as it finishes, then a summary."""
+    from vcsync.deploy.targets import Fleet, Shard, is_fleet
+
+    config = load(config_path)
+    shard = options.pop("shard")
+    fleet = Fleet(
+        options.pop("parallel"), Shard(*shard) if shard else None, options.pop("fail_fast")
     )
+    if shard is not None or is_fleet(config, options["environment"]):
+        report = render.FleetReport(fmt, run.__name__)
+        try:
+            run(config, **options, fleet=fleet, on_start=report.start, on_result=report)
+        except BaseException:
+            if report.started:  # close the lines (and the JSON) written so far
+                report.finish()
+            raise
+        code = report.finish()
+    else:
+        progress = render.StepProgress(fmt)
+        code = _finish(
+            progress.around(lambda: run(config, **options, progress=progress, fleet=fleet)), fmt
+        )
     if code == 0 and record_ref and not options["dry_run"]:
         from vcsync.deploy.refs import record_deployment_ref
 
@@ -78,6 +96,7 @@ def _deploy(
 )
 @click.option("--reason", help="Why (recorded in the deployment log).")
 @_record_ref
+@fleet_options
 @_deploy_options
 def migrate(fmt: str, config_path: Path | None, record_ref: bool, **options: Any) -> int:
     """Apply pending migrations, each in its own transaction, recorded in the ledger."""
@@ -98,6 +117,7 @@ def migrate(fmt: str, config_path: Path | None, record_ref: bool, **options: Any
     "rolled back with nothing undone.",
 )
 @_record_ref
+@fleet_options
 @_deploy_options
 def rollback(fmt: str, config_path: Path | None, record_ref: bool, **options: Any) -> int:
     """Run rollbacks newest first, with the text recorded at deploy time."""
@@ -107,13 +127,29 @@ def rollback(fmt: str, config_path: Path | None, record_ref: bool, **options: An
 
 
 @click.command()
-@click.option("--version", required=True, help="Everything up to it is applied.")
+@click.option("--version", help="Everything up to it is applied.")
+@click.option(
+    "--from",
+    "tool",
+    type=click.Choice(["flyway", "liquibase", "sqitch", "dbmate", "golang-migrate", "goose"]),
+    help="Adopt what this tool recorded as applied in its history table there.",
+)
 @_deploy_options
-def baseline(fmt: str, config_path: Path | None, **options: Any) -> int:
-    """Adopt an existing database: mark every migration up to VERSION as applied."""
+def baseline(
+    fmt: str, config_path: Path | None, version: str | None, tool: str | None, **options: Any
+) -> int:
+    """Adopt an existing database: mark every migration up to VERSION as applied, or every
+    migration another tool (--from) recorded as applied there, keeping its table as it is."""
+    if (version is None) == (tool is None):
+        raise click.UsageError("give either --version or --from, not both or neither.")
+    if tool is not None:
+        from vcsync.deploy.adopt import baseline_from
+
+        return _finish(baseline_from(load(config_path), tool=tool, **options), fmt, streamed=False)
     from vcsync.deploy.adopt import baseline as run
 
-    return _finish(run(load(config_path), **options), fmt, streamed=False)
+    assert version is not None
+    return _finish(run(load(config_path), version=version, **options), fmt, streamed=False)
 
 
 @click.command()

@@ -84,3 +84,42 @@ def data_options(command: F) -> F:
 
 def load(config_path: Path | None) -> Config:
     return load_config(config_path)
+
+
+class ShardSpec(click.ParamType):  # type: ignore[type-arg]
+    """`K/N`, 0-based: this run takes shard K of N (DESIGN §9)."""
+
+    name = "K/N"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, tuple):
+            return value
+        index, slash, count = str(value).partition("/")
+        if not (slash and index.strip().isdigit() and count.strip().isdigit()):
+            self.fail(f"{value!r} is not K/N (0-based, e.g. 0/4).", param, ctx)
+        k, n = int(index), int(count)
+        if n < 1 or k >= n:
+            self.fail(f"{value!r}: K must be 0 to N-1, and N at least 1 (0-based).", param, ctx)
+        return (k, n)
+
+
+def fleet_options(command: F) -> F:
+    """--parallel, --shard and --fail-fast: how a command runs over a fleet's targets."""
+    command = click.option(
+        "--fail-fast",
+        is_flag=True,
+        help="After a target fails, start no more (those left are listed as not started).",
+    )(command)
+    command = click.option(
+        "--shard",
+        type=ShardSpec(),
+        help="Only shard K of N (0-based), a stable partition by a hash of each target's name.",
+    )(command)
+    return click.option(
+        "--parallel",
+        type=click.IntRange(min=1, max=256),
+        default=1,
+        show_default=True,
+        metavar="N",
+        help="Run up to N targets of a fleet at once.",
+    )(command)

@@ -290,15 +290,7 @@ def target_results(results: Sequence[TargetResult], fmt: str, *, streamed: bool)
     if fmt == "json":
         out(
             dumps(
-                {
-                    "results": [
-                        {
-                            **{k: v for k, v in r._asdict().items() if k != "steps"},
-                            "steps": [s._asdict() for s in r.steps],
-                        }
-                        for r in results
-                    ]
-                },
+                {"results": [result_json(r) for r in results]},
                 indent=2,
             )
         )
@@ -331,13 +323,194 @@ def target_results(results: Sequence[TargetResult], fmt: str, *, streamed: bool)
             )
 
 
+VERBS = {"migrate": "migrated", "rollback": "rolled back", "baseline": "baselined"}
+SUMMARY_NAMES = 10  # failed or not-started targets named in the summary line
+
+
+def result_json(r: TargetResult) -> dict[str, Any]:
+    return {
+        **{k: v for k, v in r._asdict().items() if k != "steps"},
+        "steps": [s._asdict() for s in r.steps],
+    }
+
+
+def _done(r: TargetResult) -> int:
+    return sum(s.action not in ("failed", "not executed") for s in r.steps)
+
+
+def _clip(text: str, width: int = 100) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+class FleetReport:
+    """A fleet's output (DESIGN §9): one line (or JSON object) per target as it finishes,
+    written under a lock; on a terminal, a stderr line counting targets done, failed and
+    left; at the end a summary (`12 targets: 11 migrated, 1 failed: tenant_acme (…)`).
+    Only counts and the first few failures are kept: memory stays flat in the fleet's size.
+    """
+
+    def __init__(self, fmt: str, operation: str, *, live: bool | None = None) -> None:
+        import threading
+
+        self.fmt, self.operation = fmt, operation
+        self.live = sys.stderr.isatty() if live is None else live
+        self.lock = threading.Lock()
+        self.total = self.finished = 0
+        self.counts: dict[str, int] = {}
+        self.named: dict[str, list[str]] = {"failed": [], "not started": []}
+        self.labels: dict[str, str] = {}
+        self.warned: set[str] = set()
+        self.showing = False
+        self.dry_run = False
+        self.started = False
+
+    def start(self, targets: Sequence[Any]) -> None:
+        from vcsync.deploy.session import target_name
+        from vcsync.deploy.targets import short_names
+
+        self.total, self.started = len(targets), True
+        self.labels = short_names((t, target_name(t)) for t in targets)
+        if self.fmt == "json":
+            click.echo('{\n  "results": [', nl=False)
+        self._draw()
+
+    def __call__(self, r: TargetResult) -> None:
+        with self.lock:
+            self._clear()
+            self._emit(r)
+            self.finished += 1
+            self.dry_run = self.dry_run or r.dry_run
+            kind = self._kind(r)
+            self.counts[kind] = self.counts.get(kind, 0) + 1
+            if kind in self.named and len(self.named[kind]) < SUMMARY_NAMES:
+                label = self.labels.get(r.target, r.target)
+                self.named[kind].append(
+                    f"{label} ({_clip(r.error)})" if kind == "failed" and r.error else label
+                )
+            self._draw()
+
+    def _kind(self, r: TargetResult) -> str:
+        if r.outcome in ("failed", "not started"):
+            return r.outcome
+        return VERBS.get(self.operation, "done") if _done(r) else "nothing to do"
+
+    def _emit(self, r: TargetResult) -> None:
+        for warning in r.warnings:
+            if warning not in self.warned:
+                self.warned.add(warning)
+                err(f"warning: {warning}")
+        if self.fmt == "json":
+            text = dumps(result_json(r)).replace("\n", "\n    ")
+            click.echo(("\n    " if not self.finished else ",\n    ") + text, nl=False)
+            return
+        name = f"{r.environment} ({r.target})"
+        dry = " (dry run: rolled back)" if r.dry_run else ""
+        head = f"; ledger head {r.ledger_head}" if r.ledger_head and not r.dry_run else ""
+        done = _done(r)
+        if r.outcome == "not started":
+            err(f"{name}: not started (--fail-fast stopped the run after a target failed).")
+        elif r.outcome == "failed":
+            err(f"vcsync: {r.operation} of {name} failed{dry}: {r.error}")
+            if r.recovery:
+                err(f"to recover: {r.recovery}")
+        elif done == 0:
+            out(f"{name}: nothing to do{dry}{head}.")
+        else:
+            out(
+                f"{name}: {r.operation} {done} migration{'s' if done != 1 else ''}{dry}, "
+                f"deployment {r.deployment_id[:12]}{head}."
+            )
+
+    def _draw(self) -> None:
+        if not self.live or self.finished >= self.total:
+            return
+        failed = self.counts.get("failed", 0)
+        left = self.total - self.finished
+        click.echo(
+            f"  {self.finished}/{self.total} targets done, {failed} failed, {left} left",
+            err=True,
+            nl=False,
+        )
+        self.showing = True
+
+    def _clear(self) -> None:
+        if self.showing:
+            click.echo("\r\x1b[K", err=True, nl=False)
+            self.showing = False
+
+    def summary(self) -> str:
+        parts = []
+        for kind, count in self.counts.items():
+            if kind in self.named:
+                continue
+            parts.append(f"{count} {kind}")
+        for kind, names in self.named.items():
+            count = self.counts.get(kind, 0)
+            if count:
+                more = f", and {count - len(names)} more" if count > len(names) else ""
+                parts.append(f"{count} {kind}: {', '.join(names)}{more}")
+        total = f"{self.total} target{'s' if self.total != 1 else ''}"
+        dry = " (dry run)" if self.dry_run else ""
+        return f"{total}{dry}: {'; '.join(parts) if parts else 'none run'}."
+
+    def finish(self) -> int:
+        """The summary; the exit code: 1 if any target failed or was not started."""
+        with self.lock:
+            self._clear()
+            failed = self.counts.get("failed", 0) + self.counts.get("not started", 0)
+            if self.fmt == "json":
+                summary = {
+                    "targets": self.total,
+                    "counts": self.counts,
+                    "failed": self.named["failed"],
+                    "not_started": self.named["not started"],
+                    "text": self.summary(),
+                }
+                closing = "\n  ]," if self.finished else "],"
+                body = dumps(summary).replace("\n", "\n  ")
+                out(f'{closing}\n  "summary": {body}\n}}')
+            else:
+                out(self.summary())
+            return 1 if failed else 0
+
+
+def column_keys(columns: Sequence[Any]) -> list[str]:
+    """A unique name per status column: the environment, or for a fleet's target
+    `ENV:TARGET` (a tenant's schema when that names it alone)."""
+    per_env: dict[str, int] = {}
+    for c in columns:
+        per_env[c.environment] = per_env.get(c.environment, 0) + 1
+    schemas: dict[str, list[str]] = {}
+    for c in columns:
+        if "#" in c.target:
+            schemas.setdefault(c.environment, []).append(c.target.rpartition("#")[2])
+    keys: list[str] = []
+    for c in columns:
+        if per_env[c.environment] == 1:
+            key = c.environment
+        else:
+            schema = c.target.rpartition("#")[2] if "#" in c.target else None
+            tenants = schemas.get(c.environment, [])
+            label = schema if schema is not None and tenants.count(schema) == 1 else c.target
+            key = f"{c.environment}:{label}"
+        base, n = key, 2
+        while key in keys:  # the same target named twice
+            key, n = f"{base} ({n})", n + 1
+        keys.append(key)
+    return keys
+
+
 def status_table(report: Status, fmt: str) -> None:
-    headers = [c.environment for c in report.columns]
+    headers = column_keys(report.columns)
     if fmt == "json":
         out(
             dumps(
                 {
-                    "environments": [c._asdict() for c in report.columns],
+                    "environments": [
+                        {"key": key, **c._asdict()}
+                        for key, c in zip(headers, report.columns, strict=True)
+                    ],
                     "migrations": [
                         {
                             "version": r.version,
@@ -352,15 +525,15 @@ def status_table(report: Status, fmt: str) -> None:
             )
         )
         return
-    for column in report.columns:
+    for key, column in zip(headers, report.columns, strict=True):
         if column.error:
-            err(f"warning: {column.environment} is unreachable: {column.error}")
+            err(f"warning: {key} is unreachable: {column.error}")
     table = [["version", "description", *headers]]
     table += [[r.version, r.description, *r.cells] for r in report.rows]
     _table(table)
     notes = report.promotions + [
-        f"{c.environment} is being deployed now by {c.deploying}"
-        for c in report.columns
+        f"{key} is being deployed now by {c.deploying}"
+        for key, c in zip(headers, report.columns, strict=True)
         if c.deploying
     ]
     if notes:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 from vcsync.config import Config
+from vcsync.db.urls import Target
 from vcsync.deploy.gates import Gate, earlier_environment, migrate_gate, preflight
 from vcsync.deploy.plan import Deployable, check_history, load_deployables, pending
 from vcsync.deploy.session import Progress, Session, StepFailed, TargetResult
-from vcsync.deploy.targets import run_everywhere
+from vcsync.deploy.targets import Fleet, run_everywhere
 from vcsync.deploy.version_argument import resolve_version, versions_of
 from vcsync.errors import OperationFailed, VcsyncError
 from vcsync.ledger.reader import MigrationState
@@ -27,6 +28,9 @@ def migrate(
     skip_promotion: bool = False,
     reason: str | None = None,
     release: str | None = None,
+    fleet: Fleet | None = None,
+    on_result: Callable[[TargetResult], None] | None = None,
+    on_start: Callable[[list[Target]], None] | None = None,
 ) -> list[TargetResult]:
     """Apply what the work tree holds (or, with `release`, what that release tag holds)
     and `environment` has not applied, once the gates of DESIGN §10 let it."""
@@ -78,6 +82,9 @@ def migrate(
         reason=reason,
         progress=progress,
         origin=origin,
+        fleet=fleet,
+        on_result=on_result,
+        on_start=on_start,
     )
 
 

@@ -17,6 +17,7 @@ from vcsync.db import connect
 from vcsync.db.urls import Target
 from vcsync.deploy.plan import load_deployables
 from vcsync.deploy.report import read_states
+from vcsync.deploy.session import target_name
 from vcsync.deploy.targets import environment_targets
 from vcsync.errors import GitError
 from vcsync.gitrepo import Repo
@@ -60,7 +61,7 @@ def record_deployment_ref(config: Config, environment: str) -> str:
             f"{ref} not recorded: the newest migration applied in {environment} is not committed."
         )
     heads = [
-        f"{HEAD_TRAILER}: {target.display} {_head_of(config, target)}"
+        f"{HEAD_TRAILER}: {target_name(target)} {_head_of(config, target)}"
         for target in environment_targets(config, environment)
     ]
     anchor = _anchor_commit(

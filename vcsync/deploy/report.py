@@ -14,6 +14,7 @@ from vcsync.config import Config
 from vcsync.db import connect
 from vcsync.db.urls import SQLITE, Target
 from vcsync.deploy.plan import load_deployables
+from vcsync.deploy.session import target_name
 from vcsync.deploy.targets import Unresolved, readable_targets
 from vcsync.errors import OperationFailed
 from vcsync.ledger.reader import MigrationState, deployments, migration_states
@@ -87,10 +88,10 @@ def status(config: Config, environments: list[str]) -> Status:
             try:
                 states, holder = _read(config, target)
                 per_column.append(states)
-                columns.append(Column(name, target.display, None, holder))
+                columns.append(Column(name, target_name(target), None, holder))
             except OperationFailed as exc:
                 per_column.append(None)
-                columns.append(Column(name, target.display, str(exc)))
+                columns.append(Column(name, target_name(target), str(exc)))
     keys = set(in_git)
     for known in per_column:
         keys.update(known or {})
@@ -135,9 +136,9 @@ def history(config: Config, environment: str, limit: int | None = None) -> list[
     result = []
     for target in targets:
         try:
-            result.append(TargetHistory(target.display, _deployments(config, target, limit)))
+            result.append(TargetHistory(target_name(target), _deployments(config, target, limit)))
         except OperationFailed as exc:
-            result.append(TargetHistory(target.display, [], str(exc)))
+            result.append(TargetHistory(target_name(target), [], str(exc)))
     return result
 
 

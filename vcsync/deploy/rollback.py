@@ -3,11 +3,14 @@ was recorded when each was deployed (Git's copy may have changed since)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from vcsync.config import Config
+from vcsync.db.urls import Target
 from vcsync.deploy.migrate import refuse_partial
 from vcsync.deploy.plan import Deployable, from_state, load_deployables, sort_key
 from vcsync.deploy.session import Progress, Session, StepFailed, StepResult, TargetResult
-from vcsync.deploy.targets import run_everywhere
+from vcsync.deploy.targets import Fleet, run_everywhere
 from vcsync.deploy.version_argument import resolve_version, versions_of
 from vcsync.errors import OperationFailed, VcsyncError
 from vcsync.ledger.reader import MigrationState
@@ -28,6 +31,9 @@ def rollback(
     allow_irreversible: bool = False,
     lock_timeout: float = 60.0,
     progress: Progress | None = None,
+    fleet: Fleet | None = None,
+    on_result: Callable[[TargetResult], None] | None = None,
+    on_start: Callable[[list[Target]], None] | None = None,
 ) -> list[TargetResult]:
     if (to is None) == (steps is None):
         raise VcsyncError("say how far to roll back: --to VERSION or --steps N (one of them).")
@@ -51,6 +57,9 @@ def rollback(
         dry_run=dry_run,
         reason=reason,
         progress=progress,
+        fleet=fleet,
+        on_result=on_result,
+        on_start=on_start,
     )
 
 

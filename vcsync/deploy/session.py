@@ -22,7 +22,7 @@ import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
-from typing import NamedTuple
+from typing import Any, NamedTuple, cast
 
 from vcsync.config import Config
 from vcsync.db import BatchFailed, Connection, ConnectionLost, DatabaseError, connect
@@ -118,6 +118,13 @@ class Prepared(NamedTuple):
         return f"it controls its own transactions ({self.control.describe()})"
 
 
+def target_name(target: Target) -> str:
+    """What a target is called in output, JSON and sharding: its secret-free display
+    identity, and for schema-per-tenant its schema (`postgresql://u@h:5432/app#tenant_a`).
+    The ledger's rows keep `display`: each tenant's ledger is its own already."""
+    return target.display if target.schema is None else f"{target.display}#{target.schema}"
+
+
 Progress = Callable[[StepResult], None]  # each step when it ends, and "running" when it starts
 
 
@@ -145,6 +152,7 @@ class Session:
         self.progress = progress
         self.deployment_id = uuid.uuid4().hex
         self.steps: list[StepResult] = []
+        self.sealed_interrupted = False  # this run sealed a killed run (see _open_run)
         self.warnings: list[str] = []
         self.started = datetime.now(UTC)
         self.key = ledger_key()
@@ -156,7 +164,7 @@ class Session:
     def __enter__(self) -> Session:
         sha = (self.origin.commit_sha or "no-commit")[:8]
         holder = f"vcsync {self.operation} {self.origin.host} pid={os.getpid()} {sha}"
-        self.conn = connect(self.target, holder=holder, create=True)
+        self.conn = cast(Connection, _KnownTables(connect(self.target, holder=holder, create=True)))
         try:
             self.conn.lock(self.schema, holder, self.lock_timeout)
             if self.dry_run:
@@ -192,8 +200,16 @@ class Session:
 
     def _open_run(self) -> None:
         """Seal the runs that were killed (we hold the lock: they are dead), then log this
-        run's start, before anything of it runs."""
+        run's start, before anything of it runs.
+
+        On PostgreSQL this commit does not wait for the disk: WAL is flushed in order, so
+        the first later commit that does wait (a script run outside a transaction, the
+        run's end row) makes it durable too, and a crash before that loses only a start
+        with nothing after it."""
+        if self.target.kind == POSTGRES:
+            self.conn.run("SET LOCAL synchronous_commit TO off")
         for run in unfinished_runs(self.conn, self.schema):
+            self.sealed_interrupted = True  # it may have changed the schema unrecorded
             record_end(
                 self.conn,
                 self.schema,
@@ -574,7 +590,7 @@ class Session:
             ledger_head = describe_head(*head(self.conn, self.schema))
         return TargetResult(
             self.target.environment,
-            self.target.display,
+            target_name(self.target),
             self.operation,
             self.deployment_id,
             outcome,
@@ -591,11 +607,17 @@ class Session:
         record_end(self.conn, self.schema, end, self.key)
 
     def _close_run(self, end: RunEnd) -> None:
-        self._record_snapshot()
+        # a run that changed nothing leaves the schema its last snapshot shows, unless a
+        # killed run it sealed changed it after that snapshot
+        if self.steps or self.sealed_interrupted:
+            self._record_snapshot()
         record_end(self.conn, self.schema, end, self.key)
 
     def _record_snapshot(self) -> None:
-        """The schema this run left, once per run, beside its end row.
+        """The schema this run left, once per run that ran or recorded a step or sealed a
+        killed run, beside its
+        end row (a run that changed nothing adds none: the newest snapshot still shows the
+        schema the ledger made, so a change by hand stays visible to `verify` as drift).
 
         A catalog the snapshot cannot read must not cost the audit trail its end row:
         the snapshot is dropped (to its savepoint) with a warning instead.
@@ -617,6 +639,31 @@ class Session:
             self.conn.run("ROLLBACK TO SAVEPOINT vcsync_snapshot")
             self.warnings.append(f"no schema snapshot was recorded: {exc}")
         self.conn.run("RELEASE SAVEPOINT vcsync_snapshot")
+
+
+class _KnownTables:
+    """A connection that remembers which tables it has seen exist: the ledger's readers and
+    writers ask before every query, and under the deploy lock a ledger table that exists
+    stays (a table not found is asked again: the ledger may be created meanwhile)."""
+
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+        self._seen: set[tuple[str, str]] = set()
+
+    def has_table(self, schema: str, name: str) -> bool:
+        if (schema, name) in self._seen:
+            return True
+        found = self._conn.has_table(schema, name)
+        if found:
+            self._seen.add((schema, name))
+        return found
+
+    def rollback(self) -> None:
+        self._seen.clear()  # a dry run's ledger goes with its transaction
+        self._conn.rollback()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._conn, name)
 
 
 def _statement_failed(
