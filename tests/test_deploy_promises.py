@@ -336,6 +336,43 @@ def test_a_killed_run_shows_as_interrupted_and_the_next_run_seals_it(
     assert "VC209" not in verify.stdout and "VC402" not in verify.stdout, verify.stdout
 
 
+def test_the_run_that_seals_a_killed_one_records_the_schema_it_left(
+    request: pytest.FixtureRequest, tmp_path: Path, kind: str, procs: Processes
+) -> None:
+    """A killed run records no snapshot; the next run, even one with nothing to do,
+    records the schema the killed run's committed migrations left, so `verify` reports
+    no drift that vcsync itself made."""
+    files = {
+        **table(1),
+        **mig(2, "t2", "CREATE TABLE t2 (id integer);\n", "DROP TABLE t2;\n"),
+        **mig(3, "slow", f"CREATE TABLE t3 (id integer);\n{SLOW[kind]};\n", "DROP TABLE t3;\n"),
+    }
+    project = make(request, tmp_path, kind, files)
+    assert project.run("migrate", "--env", "staging", "--to", "1").exit_code == 0
+    proc = procs.start(project.path, "migrate", "--env", "staging")
+    dashboard = project.ledger("migration_dashboard")
+    wait_for(
+        lambda: (
+            project.query(
+                f"SELECT count(*) FROM {dashboard} WHERE version = '2' AND status = 'applied'"
+            )[0][0]
+            == 1
+        ),
+        30,
+        "migration 2 to commit",
+    )
+    proc.send_signal(signal.SIGKILL)
+    proc.communicate(timeout=10)
+
+    def sealed() -> bool:
+        run = project.run("migrate", "--env", "staging", "--to", "2", "--lock-timeout", "1")
+        return run.exit_code == 0
+
+    wait_for(sealed, 15, "a run with nothing to do to take the lock")
+    verify = project.run("verify", "--env", "staging")
+    assert "VC402" not in verify.stdout, verify.stdout
+
+
 def test_a_rollback_dry_run_stops_at_a_down_that_commits_and_goes_no_lower(
     request: pytest.FixtureRequest, tmp_path: Path, kind: str
 ) -> None:
