@@ -7,7 +7,7 @@ DatabaseError (a statement failed), ConnectionLost, or a one-sentence VcsyncErro
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any, Protocol
 
 from vcsync.db.urls import POSTGRES, Target
@@ -86,6 +86,10 @@ class Connection(Protocol):
     def rollback(self) -> None: ...
 
     def has_table(self, schema: str, name: str) -> bool: ...
+
+    def existing_tables(self, schema: str, names: Iterable[str]) -> set[str]:
+        """Which of `names` exist in `schema`, in one query."""
+        ...
 
     def lock(self, name: str, holder: str, timeout: float) -> None:
         """Take the deploy lock `name` for this session; it dies with the process."""

@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 import math
 import select
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, TypeVar
 
 import psycopg
@@ -154,6 +154,15 @@ class PostgresConnection:
     def has_table(self, schema: str, name: str) -> bool:
         rows = self.query("SELECT to_regclass(%s) IS NOT NULL", [self.table(schema, name)])
         return bool(rows[0][0])
+
+    def existing_tables(self, schema: str, names: Iterable[str]) -> set[str]:
+        wanted = list(names)
+        rows = self.query(
+            "SELECT relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE n.nspname = %s AND c.relkind IN ('r', 'p') AND c.relname = ANY(%s)",
+            [schema, wanted],
+        )
+        return {row[0] for row in rows}
 
     def lock(self, name: str, holder: str, timeout: float) -> None:
         key = lock_key(f"{self.target.schema or ''}.{name}")

@@ -12,7 +12,7 @@ import fcntl
 import os
 import sqlite3
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from typing import TypeVar
 
@@ -128,6 +128,11 @@ class SqliteConnection:
     def has_table(self, schema: str, name: str) -> bool:
         rows = self.query("SELECT 1 FROM sqlite_schema WHERE name = %s", [f"{schema}__{name}"])
         return bool(rows)
+
+    def existing_tables(self, schema: str, names: Iterable[str]) -> set[str]:
+        prefix = f"{schema}__"
+        rows = self.query("SELECT name FROM sqlite_schema WHERE type = 'table'")
+        return {n.removeprefix(prefix) for (n,) in rows if n.startswith(prefix)} & set(names)
 
     def lock_holder(self, name: str) -> str | None:
         try:

@@ -36,7 +36,7 @@ from vcsync.ledger.reader import (
     recorded_durations,
     unfinished_runs,
 )
-from vcsync.ledger.schema import ensure_ledger
+from vcsync.ledger.schema import TABLES, ensure_ledger
 from vcsync.ledger.writer import (
     SERVER_DURATION,
     SERVER_START,
@@ -653,6 +653,12 @@ class _KnownTables:
     def has_table(self, schema: str, name: str) -> bool:
         if (schema, name) in self._seen:
             return True
+        if name in TABLES and (schema, "") not in self._seen:
+            # the first question lists every ledger table in one query, not one each
+            self._seen.add((schema, ""))
+            self._seen.update((schema, t) for t in self._conn.existing_tables(schema, TABLES))
+            if (schema, name) in self._seen:
+                return True
         found = self._conn.has_table(schema, name)
         if found:
             self._seen.add((schema, name))

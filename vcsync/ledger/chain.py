@@ -85,10 +85,24 @@ def link_hash(prev_hash: str, table: str, values: dict[str, Any], key: bytes | N
 
 
 def run_rows(conn: Connection, schema: str, deployment_id: str) -> list[str]:
-    """Every non-link row run `deployment_id` wrote, canonical and in a stable order."""
+    """Every non-link row run `deployment_id` wrote, canonical and in a stable order.
+
+    One query first asks which tables hold any (a run that had nothing to do wrote none:
+    a fleet of 200 tenants would otherwise pay seven round trips each to learn that)."""
+    present = [table for table in RUN_TABLES if conn.has_table(schema, table)]
+    if not present:
+        return []
+    probe = " UNION ALL ".join(
+        f"SELECT %s WHERE EXISTS (SELECT 1 FROM {conn.table(schema, table)} "
+        "WHERE deployment_id = %s)"
+        for table in present
+    )
+    holding = {
+        row[0] for row in conn.query(probe, [v for t in present for v in (t, deployment_id)])
+    }
     found = []
-    for table in RUN_TABLES:
-        if not conn.has_table(schema, table):
+    for table in present:
+        if table not in holding:
             continue
         names = list(columns(table))
         rows = conn.query(
