@@ -166,13 +166,19 @@ class PostgresConnection:
 
     def lock(self, name: str, holder: str, timeout: float) -> None:
         key = lock_key(f"{self.target.schema or ''}.{name}")
+        waited = False
         try:
             if timeout <= 0:  # lock_timeout = 0 would mean "wait forever"
                 taken = self._conn.execute("SELECT pg_try_advisory_lock(%s)", [key]).fetchone()
                 if not (taken and taken[0]):
                     raise psycopg.errors.LockNotAvailable()
             else:
+                # a free lock is taken in one round trip; only a held one is waited for
+                taken = self._conn.execute("SELECT pg_try_advisory_lock(%s)", [key]).fetchone()
+                if taken and taken[0]:
+                    return
                 wait = f"{max(1, math.ceil(timeout * 1000))}ms"
+                waited = True
                 self._conn.execute(sql.SQL("SET lock_timeout = {}").format(sql.Literal(wait)))
                 self._conn.execute("SELECT pg_advisory_lock(%s)", [key])
         except psycopg.errors.LockNotAvailable:
@@ -183,7 +189,7 @@ class PostgresConnection:
         except psycopg.Error as exc:
             raise self._translate(exc) from None
         finally:
-            if not self._conn.closed and timeout > 0:
+            if not self._conn.closed and waited:
                 self._call(lambda: self._conn.execute("RESET lock_timeout"))
 
     def lock_holder(self, name: str) -> str | None:

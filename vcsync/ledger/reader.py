@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
 
 from vcsync.db import Connection, Row
-from vcsync.ledger.schema import VIEWS, names, present_columns
+from vcsync.ledger.schema import VIEWS, names
 from vcsync.ledger.writer import Deployment
 from vcsync.snapshot import Snapshot, snapshot_from_json
 
@@ -86,9 +86,11 @@ def migration_states(conn: Connection, schema: str) -> dict[str, MigrationState]
 def _dashboard(conn: Connection, schema: str) -> str:
     """The migration_dashboard view's own query, not the view: a view redefined by hand
     (to hide a migration, say) cannot change what vcsync reads. A version-1 ledger not yet
-    upgraded lacks the down's transaction mode: NULL says it was not recorded."""
+    upgraded lacks the down's transaction mode: NULL says it was not recorded. (Version 2
+    added that column and the deployment_end table in one upgrade, and a deploy session
+    already knows which tables exist: no catalog query.)"""
     query = VIEWS["migration_dashboard"].format(**names(conn, schema))
-    if "down_no_transaction" not in present_columns(conn, schema, "schema_migration_s"):
+    if not conn.has_table(schema, "deployment_end"):
         query = query.replace("s.down_no_transaction", "NULL AS down_no_transaction")
     return f"({query}) dashboard"
 
