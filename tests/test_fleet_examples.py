@@ -18,13 +18,13 @@ from pathlib import Path
 from typing import Any
 from unittest import mock
 
-import click
 import pytest
 
 import tests.test_ci_examples as ci
 from tests.test_ci_examples import (
     Invocation,
     action_steps,
+    assert_accepted_by_cli,
     expressions,
     load_yaml,
     rel,
@@ -32,20 +32,13 @@ from tests.test_ci_examples import (
     shell_commands,
     variables,
 )
-from vcsync.cli.main import cli
 from vcsync.config import load_config
-from vcsync.errors import ConfigError
 
 FLEET = ci.ROOT / "examples" / "fleet"
 JOB = FLEET / "k8s-indexed-job.yaml"
 MATRIX = FLEET / "github-matrix.yml"
 CONFIG = FLEET / "vcsync.toml"
 README = FLEET / "README.md"
-
-# Options and config keys another change is adding right now (DESIGN §9). A line using one
-# is checked as soon as vcsync has it; until then it is skipped, saying so.
-PENDING_OPTIONS = {"--parallel", "--shard", "--fail-fast"}
-PENDING_KEYS = {"control_url"}
 
 # Plausible literals for what the runner substitutes: the last shard of four.
 EXPRESSIONS = {"matrix.shard": "3", "github.actor": "octocat"}
@@ -141,18 +134,7 @@ def shard_counts() -> set[int]:
     ids=[f"{i.where}:{shlex.join(i.argv)}" for i in INVOCATIONS],
 )
 def test_every_vcsync_line_is_accepted_by_the_cli(invocation: Invocation) -> None:
-    name, *args = invocation.argv
-    parent = click.Context(cli, info_name="vcsync")
-    command = cli.get_command(parent, name)
-    assert command is not None, f"{invocation.where}: vcsync has no command {name!r}"
-    known = {opt for param in command.params for opt in param.opts}
-    missing = sorted({a.split("=", 1)[0] for a in args} & (PENDING_OPTIONS - known))
-    if missing:
-        pytest.skip(f"`vcsync {name}` has no {', '.join(missing)} yet (DESIGN §9)")
-    try:
-        command.make_context(name, list(args), parent=parent)
-    except click.UsageError as exc:
-        pytest.fail(f"{invocation.where}: `vcsync {shlex.join(invocation.argv)}`: {exc}")
+    assert_accepted_by_cli(invocation)
 
 
 def test_the_extraction_finds_a_sharded_migrate_in_each_file() -> None:
@@ -216,13 +198,7 @@ def test_the_config_reads_every_url_from_the_environment_the_runners_fill() -> N
     urls = re.findall(r'^\s*(?:url|control_url)\s*=\s*"([^"]*)"', text, re.MULTILINE)
     assert urls and all(u.startswith("env:") for u in urls), urls
     assert "env:CONTROL_DATABASE_URL" in urls
-    try:
-        config = load_config(CONFIG)
-    except ConfigError as exc:
-        pending = [k for k in PENDING_KEYS if f"unknown key {k!r}" in str(exc)]
-        if pending:
-            pytest.skip(f"the config has no {pending[0]} yet (DESIGN §9): {exc}")
-        raise
+    config = load_config(CONFIG)
     assert config.environments["production"].targets_query
     assert config.environments["staging"].schemas
     # the Job and the workflow fill the production variables from secrets, and PGPASSWORD
