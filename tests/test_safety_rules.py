@@ -1153,3 +1153,19 @@ def test_the_commit_hook_reads_earlier_migrations_from_the_index(tmp_path: Path)
     assert report.of("VC301") == [(DOWN2, "error", 1, 1)]
     assert "greeting" in report.messages("VC301")[0]
     assert report.of("VC306") == [(UP2, "warning", 3, 1)]
+
+
+def test_vc303_reindex_of_an_index_on_a_live_table_is_a_warning_with_nothing_to_undo(
+    tmp_path: Path,
+) -> None:
+    """REINDEX INDEX names only the index: its table comes from the migration that made it."""
+    index = migration(
+        "2", "CREATE INDEX users_email_idx ON users (email);\n", "DROP INDEX users_email_idx;\n"
+    )
+    repo = on_branch(tmp_path, base=index)
+    write(repo, migration("3", "REINDEX INDEX users_email_idx;\n", "SELECT 1;\n"))
+    report = check(repo)
+    assert report.at(UP3) == [("VC303", "warning", 1, 1)]
+    assert "live table users" in report.messages("VC303")[0]
+    assert report.of("VC301") == []
+    assert report.exit_code == 0

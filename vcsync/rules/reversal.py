@@ -25,6 +25,8 @@ IRREVERSIBLE = "mark the migration `-- vcsync: irreversible -- <reason>` if that
 # Kinds a DROP of one kind also drops (DROP ROUTINE drops a function or a procedure).
 _SAME_KIND = {"DOMAIN": "TYPE", "ROUTINE": "FUNCTION", "PROCEDURE": "FUNCTION"}
 _REPLACEABLE = ("FUNCTION", "PROCEDURE", "VIEW")
+# Alterations that change no definition, so a rollback has nothing to put back.
+_NOTHING_TO_UNDO = ("VALIDATE CONSTRAINT", "REINDEX")
 _PAIRED = {
     "SET NOT NULL": ("DROP NOT NULL",),
     "DROP NOT NULL": ("SET NOT NULL",),
@@ -259,7 +261,7 @@ class _Judge:
                         f"{action} on column {column} is never reversed by the rollback.",
                         None,
                     )
-            elif action != "VALIDATE CONSTRAINT" and table not in self.down.touched:
+            elif action not in _NOTHING_TO_UNDO and table not in self.down.touched:
                 what = f"{action} {part}".strip()
                 yield _Gap(
                     f"{change.object.kind.lower()} {change.object.name} is altered ({what}) "

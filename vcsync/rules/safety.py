@@ -208,7 +208,8 @@ def _indexed_tables(lineage: Lineage, up: Up, effect: StatementEffect) -> Iterat
             if lineage.is_live(up.migration, table):
                 yield table, table
         return
-    for index in (o.name for o in effect.objects_dropped if o.kind == "INDEX"):
+    named = [*effect.objects_dropped, *(c.object for c in effect.objects_altered)]
+    for index in (o.name for o in named if o.kind == "INDEX"):
         if lineage.index_is_new(up.migration, index):
             continue
         owner = lineage.index_table(up.migration, index)

@@ -671,6 +671,14 @@ def _pg_truncate(node: Node) -> Described:
     return Described(f"TRUNCATE {', '.join(r.table for r in rows)}", rows=rows)
 
 
+def _pg_reindex(node: Node) -> Described | None:
+    """REINDEX INDEX names only the index (VC303 finds its table from the migrations)."""
+    if node.get("kind") != "REINDEX_OBJECT_INDEX" or "relation" not in node:
+        return None
+    index = DbObject("INDEX", _rv(node["relation"]))
+    return Described(f"REINDEX INDEX {index.name}", altered=(Alteration(index, "REINDEX"),))
+
+
 def _pg_insert(node: Node) -> Described:
     table = _rv(node["relation"])
     return Described(f"INSERT INTO {table}", rows=(RowChange("INSERT", table, False),))
@@ -815,6 +823,7 @@ _PG_HANDLERS: dict[str, Callable[[Node], Described]] = {
     "CreatePolicyStmt": _simple("CREATE POLICY {policy_name} ON {table}"),
     "RefreshMatViewStmt": _simple("REFRESH MATERIALIZED VIEW {relation}"),
     "DoStmt": lambda node: Described("DO block"),
+    "ReindexStmt": lambda node: _pg_reindex(node) or Described(None),
 }
 
 
