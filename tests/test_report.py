@@ -255,3 +255,14 @@ def test_strings_from_the_database_are_escaped(tmp_path: Path) -> None:
     assert "<script" not in html
     assert evil in _squeezed(parsed)
     assert "script" not in [tag for tag, _ in parsed.tags]
+
+
+@pytest.mark.parametrize("command", [["report", "--html"], ["metrics", "--output"]])
+def test_a_file_that_cannot_be_written_is_one_sentence_not_a_traceback(
+    tmp_path: Path, command: list[str]
+) -> None:
+    repo = make_repo(tmp_path / "p", BASE)
+    run = vcsync(repo, *command, str(tmp_path / "no such folder" / "out.txt"))
+    assert run.exit_code == 2  # a path argument that cannot be used, as for every command
+    assert run.stderr.startswith("vcsync: cannot write ") and run.stderr.count("\n") == 1
+    assert "Traceback" not in run.stderr

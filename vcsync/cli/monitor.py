@@ -14,6 +14,7 @@ import click
 
 from vcsync.cli import render
 from vcsync.cli.options import FilePath, config_option, load
+from vcsync.errors import VcsyncError
 
 _ENVS = click.option("--env", "environments", multiple=True, help="Environments (default: all).")
 
@@ -21,12 +22,18 @@ _ENVS = click.option("--env", "environments", multiple=True, help="Environments 
 def _write(path: Path, text: str) -> None:
     """Whole or not at all: a wall screen reloading the page never sees half of it."""
     path = path.absolute()
-    fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    except OSError as exc:
+        raise VcsyncError(f"cannot write {path}: {exc.strerror or exc}.") from None
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
             handle.write(text)
         os.chmod(temporary, 0o644)
         os.replace(temporary, path)
+    except OSError as exc:
+        Path(temporary).unlink(missing_ok=True)
+        raise VcsyncError(f"cannot write {path}: {exc.strerror or exc}.") from None
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
