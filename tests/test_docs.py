@@ -22,3 +22,16 @@ def test_every_doc_the_readme_and_docs_link_to_exists() -> None:
     for page in [root / "README.md", *DOCS.glob("*.md")]:
         for target in re.findall(r"\]\(((?:docs/)?[\w-]+\.md)\)", page.read_text()):
             assert (page.parent / target).exists(), f"{page.name} links to missing {target}"
+
+
+def test_every_lazily_loaded_command_is_where_the_cli_looks_for_it() -> None:
+    from importlib import import_module
+
+    from vcsync.cli.main import LAZY_COMMANDS
+
+    defined = {
+        command.name: module
+        for module in set(LAZY_COMMANDS.values())
+        for command in import_module(module).COMMANDS
+    }
+    assert defined == LAZY_COMMANDS

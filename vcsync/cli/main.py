@@ -12,7 +12,7 @@ from typing import Any
 import click
 
 from vcsync import __version__
-from vcsync.cli import deploy, monitor, release, render
+from vcsync.cli import render
 from vcsync.cli.options import (
     FilePath,
     config_option,
@@ -22,10 +22,32 @@ from vcsync.cli.options import (
 )
 from vcsync.errors import VcsyncError
 
+# The commands defined in other modules, imported only when one of them runs (or help
+# lists them): the commit hook runs `check`, and importing every deploy command would
+# cost it about 15 ms. tests/test_docs.py checks this map against each module's COMMANDS.
+LAZY_COMMANDS = {
+    **dict.fromkeys(
+        ("migrate", "rollback", "baseline", "repair", "status", "history"), "vcsync.cli.deploy"
+    ),
+    **dict.fromkeys(("tag-release", "changelog"), "vcsync.cli.release"),
+    **dict.fromkeys(("report", "metrics"), "vcsync.cli.monitor"),
+}
+
 
 class VcsyncGroup(click.Group):
     """The one error boundary: a command's int is its exit code; a VcsyncError becomes
     one sentence on stderr and its exit code; nothing a user can cause prints a traceback."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*self.commands, *LAZY_COMMANDS})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands and cmd_name in LAZY_COMMANDS:
+            from importlib import import_module
+
+            for command in import_module(LAZY_COMMANDS[cmd_name]).COMMANDS:
+                self.add_command(command)
+        return self.commands.get(cmd_name)
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -167,14 +189,6 @@ def install_hooks(force: bool, config_path: Path | None) -> int:
     for line in install(load(config_path).root, force=force):
         render.out(line)
     return 0
-
-
-for _command in deploy.COMMANDS:
-    cli.add_command(_command)
-for _command in release.COMMANDS:
-    cli.add_command(_command)
-for _command in monitor.COMMANDS:
-    cli.add_command(_command)
 
 
 def main(argv: list[str] | None = None) -> int:
