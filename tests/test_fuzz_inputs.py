@@ -303,6 +303,9 @@ KEYS = st.sampled_from(
         "max_parse_bytes",
         "placeholders",
         "environments",
+        "promotion",
+        "postgres_version",
+        "severity",
         "nonsense",
     ]
 )
@@ -371,6 +374,8 @@ ARGS = st.sampled_from(
         ["status"],
         ["status", "--format", "json"],
         ["migrate", "--env", "staging", "--dry-run"],
+        ["report", "--format", "json"],
+        ["metrics"],
     ]
 )
 PATH_ARGS = st.one_of(
@@ -379,7 +384,25 @@ PATH_ARGS = st.one_of(
 )
 EXTRA_ARGS = st.lists(
     st.sampled_from(
-        ["--lock-timeout", "nan", "inf", "1e308", "0", "--to", "V1", "--env", "nowhere", "-x"]
+        [
+            "--lock-timeout",
+            "nan",
+            "inf",
+            "1e308",
+            "0",
+            "--to",
+            "V1",
+            "--env",
+            "nowhere",
+            "-x",
+            "--shard",
+            "1/0",
+            "--parallel",
+            "-3",
+            "--release",
+            "--skip-promotion",
+            "--fail-fast",
+        ]
     ),
     max_size=2,
 )
