@@ -17,7 +17,7 @@ from vcsync.sql.effects import (
     StatementEffect,
     statement_effects,
 )
-from vcsync.sql.effects.postgres import binary_compatible
+from vcsync.sql.effects.pg_values import binary_compatible
 
 ATLAS = """\
 -- atlas:txmode none

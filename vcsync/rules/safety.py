@@ -332,7 +332,7 @@ _rule(
 
 
 def _rewriting_type_change(ctx: Context) -> Iterator[Hit]:
-    from vcsync.sql.effects.postgres import binary_compatible
+    from vcsync.sql.effects.pg_values import binary_compatible
 
     lineage = ctx.shared(Lineage)
     for up, effect, change in _alterations(ctx, ("ALTER COLUMN TYPE",)):

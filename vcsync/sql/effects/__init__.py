@@ -1,7 +1,8 @@
 """What each statement of a script does, read from the database's own grammar.
 
 This package is the one statement-effects model: its records (model.py), and the readers
-that fill them (postgres.py, sqlglot.py, words.py). `statement_effects` parses a script once
+that fill them (postgres.py with pg_nodes.py, pg_locks.py and pg_values.py; sqlglot.py;
+words.py). `statement_effects` parses a script once
 (libpg_query's JSON tree, through pglast.parser, for PostgreSQL; sqlglot for the other
 dialects; the statement's first words when neither can parse it) and returns, per
 statement, the objects it creates, drops, renames and alters, the rows it deletes or
@@ -30,7 +31,8 @@ from vcsync.sql.effects.model import (
     TransactionControl,
     keyword_control,
 )
-from vcsync.sql.effects.postgres import CANDIDATE, postgres_effects
+from vcsync.sql.effects.pg_locks import CANDIDATE
+from vcsync.sql.effects.postgres import postgres_effects
 from vcsync.sql.effects.sqlglot import sqlglot_effects
 from vcsync.sql.syntax import mask_placeholders
 

@@ -16,7 +16,7 @@ from vcsync.sql.effects.model import (
     effect_at,
     keyword_control,
 )
-from vcsync.sql.effects.postgres import object_names
+from vcsync.sql.effects.pg_nodes import object_names
 from vcsync.sql.effects.words import plain_described, plain_effects
 from vcsync.sql.syntax import quiet_sqlglot
 
