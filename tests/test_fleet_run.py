@@ -278,3 +278,107 @@ def test_schema_fleet_from_a_targets_query_names_each_tenant(tmp_path: Path, pg_
     recorded = json.loads(tag.stdout)["recorded"]
     assert [r["target"] for r in recorded] == [f"{display}#tenant_{t}" for t in "abc"]
     assert {r["outcome"] for r in recorded} == {"recorded"}
+
+
+def _mixed_fleet(tmp_path: Path, pg_url: str) -> Path:
+    """Six SQLite files and three PostgreSQL tenant schemas, migrated, one target of each
+    kind with a failed migration: several targets with different ledgers to read."""
+    names = [f"r{i}" for i in range(6)]
+    tenants = ["tenant_x", "tenant_y", "tenant_z"]
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        for name in tenants:
+            conn.execute(f"CREATE SCHEMA {name}")
+        conn.execute("CREATE TABLE tenant_y.orders (x int)")  # migration 2 fails there
+    extra = (
+        f'[tool.vcsync.environments.tenants]\nurl = "{pg_url}"\n'
+        f"schemas = [{', '.join(repr(t).replace(chr(39), chr(34)) for t in tenants)}]\n"
+    )
+    repo = sqlite_fleet(tmp_path, names, extra)
+    with sqlite3.connect(repo / "r3.db") as db:
+        db.execute("CREATE TABLE orders (x int)")
+    for env in ("fleet", "tenants"):
+        assert vcsync(repo, "migrate", "--env", env).exit_code == 1
+    with sqlite3.connect(repo / "r1.db") as db:
+        db.execute("CREATE TABLE made_by_hand (x int)")  # drift for verify to find
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute("CREATE TABLE tenant_z.made_by_hand (x int)")
+    return repo
+
+
+def test_reading_commands_print_the_same_at_any_parallel(tmp_path: Path, pg_url: str) -> None:
+    repo = _mixed_fleet(tmp_path, pg_url)
+    commands: list[list[str]] = [
+        ["status"],
+        ["status", "--format", "json"],
+        ["history", "--env", "fleet"],
+        ["history", "--env", "tenants", "--format", "json"],
+        ["verify", "--env", "fleet", "--env", "tenants"],
+        ["verify", "--env", "fleet", "--env", "tenants", "--format", "json"],
+    ]
+    for command in commands:
+        serial = vcsync(repo, *command)
+        assert (serial.stdout + serial.stderr).strip(), command
+        for _ in range(3):  # whatever finishes first, the same lines in the same order
+            parallel = vcsync(repo, *command, "--parallel", "4")
+            assert parallel.exit_code == serial.exit_code, (command, parallel.stderr)
+            assert parallel.stdout == serial.stdout, command
+            assert parallel.stderr == serial.stderr, command
+    report = json.loads(vcsync(repo, "status", "--format", "json", "--parallel", "4").stdout)
+    keys = [c["key"] for c in report["environments"]]
+    assert keys == [f"fleet:sqlite:///r{i}.db" for i in range(6)] + [
+        f"tenants:tenant_{t}" for t in "xyz"
+    ]
+    verify = vcsync(repo, "verify", "--env", "fleet", "--env", "tenants", "--parallel", "4")
+    assert verify.exit_code == 1
+    assert "made_by_hand" in verify.stdout + verify.stderr
+    history = json.loads(
+        vcsync(repo, "history", "--env", "tenants", "--format", "json", "--parallel", "3").stdout
+    )
+    assert [h["target"] for h in history] == [f"{pg_url}#tenant_{t}" for t in "xyz"]
+
+
+def test_status_shard_shows_its_targets_and_the_shards_cover_each_once(tmp_path: Path) -> None:
+    names = [f"s{i}" for i in range(7)]
+    repo = sqlite_fleet(tmp_path, names)
+    assert vcsync(repo, "migrate", "--env", "fleet").exit_code == 0
+    everything = json.loads(vcsync(repo, "status", "--format", "json").stdout)
+    every_key = [c["key"] for c in everything["environments"]]
+    assert every_key == [f"fleet:sqlite:///{n}.db" for n in names]
+    count = 3
+    seen: list[str] = []
+    for k in range(count):
+        shard = Shard(k, count)
+        mine = [
+            f"fleet:sqlite:///{n}.db" for n in names if shard.holds(_target(f"sqlite:///{n}.db"))
+        ]
+        for parallel in ("1", "3"):
+            run = vcsync(
+                repo,
+                "status",
+                "--shard",
+                f"{k}/{count}",
+                "--parallel",
+                parallel,
+                "--format",
+                "json",
+            )
+            assert run.exit_code == 0, run.stderr
+            keys = [c["key"] for c in json.loads(run.stdout)["environments"]]
+            assert keys == mine  # only this shard's targets, in config order
+        text = vcsync(repo, "status", "--env", "fleet", "--shard", f"{k}/{count}")
+        assert text.lines[0].split()[2:] == mine
+        seen += keys
+    assert sorted(seen) == sorted(every_key) and len(seen) == len(set(seen))
+    history = vcsync(repo, "history", "--env", "fleet", "--shard", "0/1", "--format", "json")
+    assert [h["target"] for h in json.loads(history.stdout)] == [f"sqlite:///{n}.db" for n in names]
+
+
+def test_bad_shard_on_a_reading_command_is_a_usage_error(tmp_path: Path) -> None:
+    repo = sqlite_fleet(tmp_path)
+    for command in (["status"], ["history", "--env", "fleet"], ["verify", "--env", "fleet"]):
+        for bad in ("3/3", "1", "a/b", "0/0", "-1/2"):
+            run = vcsync(repo, *command, "--shard", bad)
+            assert run.exit_code == 2, (command, bad, run.stderr)
+            assert "--shard" in run.stderr
+        run = vcsync(repo, *command, "--parallel", "0")
+        assert run.exit_code == 2 and "--parallel" in run.stderr

@@ -9,6 +9,7 @@ rolled back and applied again on a scratch database.
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, NamedTuple
@@ -20,7 +21,13 @@ from vcsync.db.urls import SQLITE, Target
 from vcsync.deploy.plan import Deployable, load_deployables
 from vcsync.deploy.refs import anchored_heads
 from vcsync.deploy.session import target_name
-from vcsync.deploy.targets import Unresolved, environment_targets, readable_targets
+from vcsync.deploy.targets import (
+    Shard,
+    Unresolved,
+    fleet_targets,
+    map_targets,
+    readable_targets,
+)
 from vcsync.errors import GitError, OperationFailed
 from vcsync.ledger.audit import anchor_problems, broken_links
 from vcsync.ledger.chain import ledger_key
@@ -55,8 +62,16 @@ _finding = finding_for
 
 
 def verify(
-    config: Config, environments: list[str], *, base_ref: str | None = None, roundtrip: bool = False
+    config: Config,
+    environments: list[str],
+    *,
+    base_ref: str | None = None,
+    roundtrip: bool = False,
+    parallel: int = 1,
+    shard: Shard | None = None,
 ) -> VerifyResult:
+    """With `shard`, only that shard's targets are read; `parallel` of them at once, the
+    findings and notes the same as one at a time."""
     from vcsync.rules import all_codes
 
     all_codes()  # the gate codes register themselves
@@ -68,12 +83,14 @@ def verify(
         deployables = load_deployables(project, refuse_unplaced=False)
         reached: list[str] = []
         for name in environments:
-            unreachable = _environment_findings(config, project, name, deployables, notes)
+            unreachable = _environment_findings(
+                config, project, name, deployables, notes, parallel, shard
+            )
             findings += unreachable
             if not any(f.code == "VC403" for f in unreachable):
                 reached.append(name)
         try:
-            findings += _release_findings(project, reached, config)
+            findings += _release_findings(project, reached, config, parallel, shard)
         except OperationFailed as exc:  # a connection lost since the ledger check
             findings.append(_finding("VC403", f"a ledger could not be read again: {exc}"))
         if roundtrip:
@@ -105,21 +122,39 @@ def _require_base(project: Project, explicit: str | None) -> None:
 
 
 def _environment_findings(
-    config: Config, project: Project, name: str, deployables: list[Deployable], notes: list[str]
+    config: Config,
+    project: Project,
+    name: str,
+    deployables: list[Deployable],
+    notes: list[str],
+    parallel: int = 1,
+    shard: Shard | None = None,
 ) -> list[Finding]:
     """The ledger findings of every target of `name` it can reach, and a VC403 finding for
-    each one it cannot (an unset `env:` variable included): one target never hides another."""
-    targets = readable_targets(config, name)
+    each one it cannot (an unset `env:` variable included): one target never hides another.
+    Targets are read `parallel` at once; Git is read here, once, or under a lock (one
+    `git cat-file` process serves the repository), and each target's notes are kept apart
+    so they come out in target order."""
+    targets = readable_targets(config, name, shard)
     if isinstance(targets, Unresolved):
         return [_unreachable(name, targets.name, targets.reason)]
-    found: list[Finding] = []
-    for target in targets:
+    anchored = anchored_heads(project.repo, name)
+    git = threading.Lock()
+
+    def one(target: Target) -> tuple[list[Finding], list[str]]:
+        mine: list[str] = []
         try:
-            found += _ledger_findings(config, project, target, deployables, notes)
+            found = _ledger_findings(config, project, target, deployables, mine, anchored, git)
         except DatabaseError as exc:  # reached, but its ledger does not answer as vcsync's
-            found.append(_tampered(name, f"its ledger could not be read: {exc}"))
+            found = [_tampered(name, f"its ledger could not be read: {exc}")]
         except OperationFailed as exc:
-            found.append(_unreachable(name, target_name(target), str(exc)))
+            found = [_unreachable(name, target_name(target), str(exc))]
+        return found, mine
+
+    found: list[Finding] = []
+    for findings, mine in map_targets(targets, one, parallel):
+        found += findings
+        notes += mine
     return found
 
 
@@ -130,7 +165,13 @@ def _unreachable(env: str, where: str, reason: str) -> Finding:
     )
 
 
-def _release_findings(project: Project, environments: list[str], config: Config) -> list[Finding]:
+def _release_findings(
+    project: Project,
+    environments: list[str],
+    config: Config,
+    parallel: int = 1,
+    shard: Shard | None = None,
+) -> list[Finding]:
     from vcsync.release import manifest_at, recorded_releases, release_tags
 
     if project.repo is None or not project.repo.has_commits():
@@ -149,23 +190,25 @@ def _release_findings(project: Project, environments: list[str], config: Config)
                 )
             )
     at = {t.name: t.commit for t in tags}
+
+    def one(target: Target) -> list[Finding]:
+        with _reading(target) as conn:
+            schema = target.ledger_schema(config.ledger_schema)
+            if conn is None or missing_tables(conn, schema):  # the ledger check says so
+                return []
+            return [
+                _finding(
+                    "VC208",
+                    f"{target.environment} recorded release {record.tag} at "
+                    f"{record.commit_sha[:12]}, but the tag points at {tagged[:12]}.",
+                )
+                for record in recorded_releases(conn, schema)
+                if (tagged := at.get(record.tag)) is not None and tagged != record.commit_sha
+            ]
+
     for name in environments:
-        for target in environment_targets(config, name):
-            with _reading(target) as conn:
-                schema = target.ledger_schema(config.ledger_schema)
-                if conn is None or missing_tables(conn, schema):  # the ledger check says so
-                    continue
-                for record in recorded_releases(conn, schema):
-                    tagged = at.get(record.tag)
-                    if tagged is not None and tagged != record.commit_sha:
-                        found.append(
-                            _finding(
-                                "VC208",
-                                f"{name} recorded release {record.tag} at "
-                                f"{record.commit_sha[:12]}, but the tag points at "
-                                f"{tagged[:12]}.",
-                            )
-                        )
+        for each in map_targets(fleet_targets(config, name, shard), one, parallel):
+            found += each
     return found
 
 
@@ -188,9 +231,11 @@ def _ledger_findings(
     target: Target,
     deployables: list[Deployable],
     notes: list[str],
+    heads: dict[str, tuple[int, str]],
+    git: threading.Lock,
 ) -> list[Finding]:
     env, schema = target.environment, target.ledger_schema(config.ledger_schema)
-    anchored = anchored_heads(project.repo, env).get(target_name(target))
+    anchored = heads.get(target_name(target))
     with _reading(target) as conn:
         if conn is None:
             if anchored is None:
@@ -209,7 +254,9 @@ def _ledger_findings(
         if anchored is not None:
             problems += anchor_problems(conn, schema, anchored, f"refs/deployments/{env}")
         found = [_tampered(env, problem) for problem in problems]
-        found += _state_findings(project, conn, schema, env, deployables, notes, config.dialect)
+        found += _state_findings(
+            project, conn, schema, env, deployables, notes, config.dialect, git
+        )
         found += _drift_findings(conn, schema, env)
     return found
 
@@ -226,15 +273,15 @@ def _state_findings(
     deployables: list[Deployable],
     notes: list[str],
     dialect: str,
+    git: threading.Lock,
 ) -> list[Finding]:
     """Each applied migration against Git: changed, deleted, or never there."""
     in_git = {d.version_sort: d for d in deployables}
     states = migration_states(conn, schema)
-    ever = (
-        _ever_committed(project, notes)
-        if any(s.applied and k not in in_git for k, s in states.items())
-        else set()
-    )
+    ever: set[str] = set()
+    if any(s.applied and k not in in_git for k, s in states.items()):
+        with git:
+            ever = _ever_committed(project, notes)
     found = []
     for key, state in sorted(states.items()):
         if state.applied and key[:1] != "~":

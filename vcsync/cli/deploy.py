@@ -9,7 +9,14 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 
 from vcsync.cli import render
-from vcsync.cli.options import Seconds, data_options, fleet_options, load
+from vcsync.cli.options import (
+    Seconds,
+    data_options,
+    fleet_options,
+    load,
+    read_fleet_options,
+    shard_of,
+)
 
 if TYPE_CHECKING:  # the deploy machinery loads only when a deploy command runs
     from vcsync.deploy.session import TargetResult
@@ -51,13 +58,11 @@ def _deploy(
 ) -> int:
     """migrate or rollback: run with progress, report, then move the deployment ref. A
     fleet (or a shard of one) reports each target as it finishes, then a summary."""
-    from vcsync.deploy.targets import Fleet, Shard, is_fleet
+    from vcsync.deploy.targets import Fleet, is_fleet
 
     config = load(config_path)
     shard = options.pop("shard")
-    fleet = Fleet(
-        options.pop("parallel"), Shard(*shard) if shard else None, options.pop("fail_fast")
-    )
+    fleet = Fleet(options.pop("parallel"), shard_of(shard), options.pop("fail_fast"))
     if shard is not None or is_fleet(config, options["environment"]):
         report = render.FleetReport(fmt, run.__name__)
         try:
@@ -171,13 +176,20 @@ def repair(fmt: str, config_path: Path | None, **options: Any) -> int:
 
 @click.command()
 @click.option("--env", "environments", multiple=True, help="Environments (default: all).")
+@read_fleet_options
 @data_options
-def status(environments: tuple[str, ...], fmt: str, config_path: Path | None) -> int:
+def status(
+    environments: tuple[str, ...],
+    fmt: str,
+    config_path: Path | None,
+    parallel: int,
+    shard: tuple[int, int] | None,
+) -> int:
     """A matrix of migrations x environments: applied, pending, failed, drifted (exit 1
     when a target cannot be reached; every other one is still shown)."""
     from vcsync.deploy.report import status as read
 
-    report = read(load(config_path), list(environments))
+    report = read(load(config_path), list(environments), parallel=parallel, shard=shard_of(shard))
     render.status_table(report, fmt)
     return 1 if any(c.error for c in report.columns) else 0
 
@@ -185,12 +197,22 @@ def status(environments: tuple[str, ...], fmt: str, config_path: Path | None) ->
 @click.command()
 @click.option("--env", "environment", required=True, help="The environment.")
 @click.option("--limit", type=click.IntRange(min=1), help="Only the newest N deployments.")
+@read_fleet_options
 @data_options
-def history(environment: str, limit: int | None, fmt: str, config_path: Path | None) -> int:
+def history(
+    environment: str,
+    limit: int | None,
+    fmt: str,
+    config_path: Path | None,
+    parallel: int,
+    shard: tuple[int, int] | None,
+) -> int:
     """Deployments, newest first: when, who, commit, tag, outcome, duration."""
     from vcsync.deploy.report import history as read
 
-    per_target = read(load(config_path), environment, limit)
+    per_target = read(
+        load(config_path), environment, limit, parallel=parallel, shard=shard_of(shard)
+    )
     render.history_table(per_target, fmt)
     return 1 if any(h.error for h in per_target) else 0
 

@@ -19,6 +19,8 @@ from vcsync.cli.options import (
     data_format_option,
     format_option,
     load,
+    read_fleet_options,
+    shard_of,
 )
 from vcsync.errors import VcsyncError
 
@@ -98,6 +100,7 @@ def check(
     is_flag=True,
     help="Apply, roll back and re-apply new migrations on a scratch database.",
 )
+@read_fleet_options
 @config_option
 @format_option
 def verify(
@@ -106,13 +109,22 @@ def verify(
     roundtrip: bool,
     config_path: Path | None,
     fmt: str,
+    parallel: int,
+    shard: tuple[int, int] | None,
 ) -> int:
     """The pull-request gate: Git, tags and every environment's ledger agree."""
     from vcsync.rules import all_codes
     from vcsync.verify import verify as run
 
     config = load(config_path)
-    result = run(config, list(environments), base_ref=base_ref, roundtrip=roundtrip)
+    result = run(
+        config,
+        list(environments),
+        base_ref=base_ref,
+        roundtrip=roundtrip,
+        parallel=parallel,
+        shard=shard_of(shard),
+    )
     render.findings(result.findings, result.files, result.notes, fmt, all_codes(), config.source)
     return 1 if result.failed else 0
 

@@ -6,12 +6,15 @@ import math
 import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
 from vcsync.cli import render
 from vcsync.config import Config, load_config, path_problem
+
+if TYPE_CHECKING:  # the deploy machinery loads only when a fleet command runs
+    from vcsync.deploy.targets import Shard
 
 F = TypeVar("F", bound=Callable[..., Any])
 MAX_SECONDS = 2_147_483  # PostgreSQL's longest lock_timeout, in seconds
@@ -103,18 +106,24 @@ class ShardSpec(click.ParamType):  # type: ignore[type-arg]
         return (k, n)
 
 
-def fleet_options(command: F) -> F:
-    """--parallel, --shard and --fail-fast: how a command runs over a fleet's targets."""
-    command = click.option(
-        "--fail-fast",
-        is_flag=True,
-        help="After a target fails, start no more (those left are listed as not started).",
-    )(command)
-    command = click.option(
+def shard_of(value: tuple[int, int] | None) -> Shard | None:
+    """The Shard a `--shard K/N` value names (None without the option)."""
+    from vcsync.deploy.targets import Shard
+
+    return None if value is None else Shard(*value)
+
+
+def shard_option(command: F) -> F:
+    """--shard K/N: only this shard's targets (DESIGN §9)."""
+    return click.option(
         "--shard",
         type=ShardSpec(),
         help="Only shard K of N (0-based), a stable partition by a hash of each target's name.",
     )(command)
+
+
+def parallel_option(command: F) -> F:
+    """--parallel N: up to N targets of a fleet at once."""
     return click.option(
         "--parallel",
         type=click.IntRange(min=1, max=256),
@@ -123,3 +132,19 @@ def fleet_options(command: F) -> F:
         metavar="N",
         help="Run up to N targets of a fleet at once.",
     )(command)
+
+
+def read_fleet_options(command: F) -> F:
+    """--parallel and --shard, for the commands that only read each target's ledger
+    (status, history, verify): a read never fails a target, so no --fail-fast."""
+    return parallel_option(shard_option(command))
+
+
+def fleet_options(command: F) -> F:
+    """--parallel, --shard and --fail-fast: how a command runs over a fleet's targets."""
+    command = click.option(
+        "--fail-fast",
+        is_flag=True,
+        help="After a target fails, start no more (those left are listed as not started).",
+    )(command)
+    return read_fleet_options(command)

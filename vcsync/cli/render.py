@@ -7,7 +7,7 @@ so a machine reading stdout only ever sees the format it asked for.
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -475,9 +475,10 @@ class FleetReport:
             return 1 if failed else 0
 
 
-def column_keys(columns: Sequence[Any]) -> list[str]:
+def column_keys(columns: Sequence[Any], fleets: Collection[str] = ()) -> list[str]:
     """A unique name per status column: the environment, or for a fleet's target
-    `ENV:TARGET` (a tenant's schema when that names it alone)."""
+    `ENV:TARGET` (a tenant's schema when that names it alone), also when the fleet shows
+    one column (`fleets`: a shard of it)."""
     per_env: dict[str, int] = {}
     for c in columns:
         per_env[c.environment] = per_env.get(c.environment, 0) + 1
@@ -487,7 +488,7 @@ def column_keys(columns: Sequence[Any]) -> list[str]:
             schemas.setdefault(c.environment, []).append(c.target.rpartition("#")[2])
     keys: list[str] = []
     for c in columns:
-        if per_env[c.environment] == 1:
+        if per_env[c.environment] == 1 and c.environment not in fleets:
             key = c.environment
         else:
             schema = c.target.rpartition("#")[2] if "#" in c.target else None
@@ -502,7 +503,7 @@ def column_keys(columns: Sequence[Any]) -> list[str]:
 
 
 def status_table(report: Status, fmt: str) -> None:
-    headers = column_keys(report.columns)
+    headers = column_keys(report.columns, report.fleets)
     if fmt == "json":
         out(
             dumps(

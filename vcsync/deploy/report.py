@@ -15,7 +15,13 @@ from vcsync.db import connect
 from vcsync.db.urls import SQLITE, Target
 from vcsync.deploy.plan import load_deployables
 from vcsync.deploy.session import target_name
-from vcsync.deploy.targets import Unresolved, readable_targets
+from vcsync.deploy.targets import (
+    Shard,
+    Unresolved,
+    is_fleet,
+    map_targets,
+    readable_targets,
+)
 from vcsync.errors import OperationFailed
 from vcsync.ledger.reader import MigrationState, deployments, migration_states
 from vcsync.ledger.writer import Deployment
@@ -54,6 +60,8 @@ class Status(NamedTuple):
     columns: list[Column]
     rows: list[StatusRow]
     promotions: list[str]  # "staging is 2 migrations ahead of production: …"
+    # fleets whose columns name their target even when one shows (a shard of the fleet)
+    fleets: frozenset[str] = frozenset()
 
 
 def read_states(config: Config, target: Target) -> dict[str, MigrationState]:
@@ -72,26 +80,38 @@ def _read(config: Config, target: Target) -> tuple[dict[str, MigrationState], st
         conn.close()
 
 
-def status(config: Config, environments: list[str]) -> Status:
+def status(
+    config: Config, environments: list[str], *, parallel: int = 1, shard: Shard | None = None
+) -> Status:
+    """Every target of the environments (only this shard's), read `parallel` at once; the
+    columns stay in config order whatever finishes first. An environment whose targets
+    cannot be named keeps its column in every shard: no shard can tell whose it is."""
     names = environments or list(config.environments)
     project = open_project(config)
     in_git = {d.version_sort: d for d in load_deployables(project, refuse_unplaced=False)}
-    columns: list[Column] = []
-    per_column: list[dict[str, MigrationState] | None] = []
+    slots: list[tuple[str, Target | Unresolved]] = []
     for name in names:
-        targets = readable_targets(config, name)
+        targets = readable_targets(config, name, shard)
         if isinstance(targets, Unresolved):
-            per_column.append(None)
-            columns.append(Column(name, targets.name, targets.reason))
-            continue
-        for target in targets:
-            try:
-                states, holder = _read(config, target)
-                per_column.append(states)
-                columns.append(Column(name, target_name(target), None, holder))
-            except OperationFailed as exc:
-                per_column.append(None)
-                columns.append(Column(name, target_name(target), str(exc)))
+            slots.append((name, targets))
+        else:
+            slots += [(name, target) for target in targets]
+
+    def column(
+        slot: tuple[str, Target | Unresolved],
+    ) -> tuple[Column, dict[str, MigrationState] | None]:
+        name, target = slot
+        if isinstance(target, Unresolved):
+            return Column(name, target.name, target.reason), None
+        try:
+            states, holder = _read(config, target)
+            return Column(name, target_name(target), None, holder), states
+        except OperationFailed as exc:
+            return Column(name, target_name(target), str(exc)), None
+
+    read = map_targets(slots, column, parallel)
+    columns = [c for c, _ in read]
+    per_column = [states for _, states in read]
     keys = set(in_git)
     for known in per_column:
         keys.update(known or {})
@@ -111,7 +131,8 @@ def status(config: Config, environments: list[str]) -> Status:
         version = git.version if git else (first.version if first else key)
         description = git.migration.description if git else (first.description if first else "")
         rows.append(StatusRow(version, description, cells))
-    return Status(columns, rows, promotion_gaps(columns, per_column))
+    fleets = frozenset(n for n in names if shard is not None and is_fleet(config, n))
+    return Status(columns, rows, promotion_gaps(columns, per_column), fleets)
 
 
 def state_cell(
@@ -129,17 +150,27 @@ def state_cell(
     return cell
 
 
-def history(config: Config, environment: str, limit: int | None = None) -> list[TargetHistory]:
-    targets = readable_targets(config, environment)
+def history(
+    config: Config,
+    environment: str,
+    limit: int | None = None,
+    *,
+    parallel: int = 1,
+    shard: Shard | None = None,
+) -> list[TargetHistory]:
+    """Each target's deployments (only this shard's targets), read `parallel` at once, in
+    config order whatever finishes first."""
+    targets = readable_targets(config, environment, shard)
     if isinstance(targets, Unresolved):
         return [TargetHistory(targets.name, [], targets.reason)]
-    result = []
-    for target in targets:
+
+    def one(target: Target) -> TargetHistory:
         try:
-            result.append(TargetHistory(target_name(target), _deployments(config, target, limit)))
+            return TargetHistory(target_name(target), _deployments(config, target, limit))
         except OperationFailed as exc:
-            result.append(TargetHistory(target_name(target), [], str(exc)))
-    return result
+            return TargetHistory(target_name(target), [], str(exc))
+
+    return map_targets(targets, one, parallel)
 
 
 def _deployments(config: Config, target: Target, limit: int | None) -> list[Deployment]:

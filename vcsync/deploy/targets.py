@@ -14,9 +14,9 @@ processes in the fleet bench: see docs/deployments.md).
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from typing import NamedTuple
+from typing import NamedTuple, TypeVar
 
 from vcsync.config import Config, Environment
 from vcsync.db.urls import Target, UnsetVariable, target_for, targets, unresolved_name
@@ -26,6 +26,9 @@ from vcsync.errors import ConfigError, OperationFailed, VcsyncError
 from vcsync.project import Project
 
 NOT_STARTED = "not started"
+
+T = TypeVar("T")
+R = TypeVar("R")
 
 
 def origin_of(project: Project) -> Provenance:
@@ -137,13 +140,16 @@ class Unresolved(NamedTuple):
     reason: str
 
 
-def readable_targets(config: Config, environment: str) -> list[Target] | Unresolved:
-    """The targets a reading command (status, history, verify) reports on, or why it cannot:
-    one unset variable must not hide the other environments. An environment the config does
-    not name, or a URL that is not one, stays a configuration error (exit 2)."""
+def readable_targets(
+    config: Config, environment: str, shard: Shard | None = None
+) -> list[Target] | Unresolved:
+    """The targets a reading command (status, history, verify) reports on, only this
+    shard's when `shard` is given, or why it cannot: one unset variable must not hide the
+    other environments. An environment the config does not name, or a URL that is not one,
+    stays a configuration error (exit 2)."""
     env = config.environment(environment)
     try:
-        return environment_targets(config, environment)
+        return in_shard(environment_targets(config, environment), shard)
     except UnsetVariable as exc:
         return Unresolved(unresolved_name(env.urls), str(exc))
     except OperationFailed as exc:  # a targets_query that failed or returned nothing
@@ -152,7 +158,11 @@ def readable_targets(config: Config, environment: str) -> list[Target] | Unresol
 
 def fleet_targets(config: Config, environment: str, shard: Shard | None) -> list[Target]:
     """The environment's targets, only this shard's when `shard` is given."""
-    found = environment_targets(config, environment)
+    return in_shard(environment_targets(config, environment), shard)
+
+
+def in_shard(found: list[Target], shard: Shard | None) -> list[Target]:
+    """The targets `shard` holds, in their order; all of them without a shard."""
     return found if shard is None else [t for t in found if shard.holds(t)]
 
 
@@ -258,34 +268,63 @@ def each_target(
     `fail_fast` nothing new starts, and each target left is yielded as not started."""
     queue = iter(chosen)
     stopped = False
-    if parallel <= 1:
-        for target in queue:
-            result = one(target)
-            yield result
-            if fail_fast and result.outcome == "failed":
-                stopped = True
-                break
-    else:
-        with ThreadPoolExecutor(max_workers=parallel, thread_name_prefix="vcsync") as pool:
-            running: set[Future[TargetResult]] = set()
-            try:
-                while True:
-                    while not stopped and len(running) < parallel:
-                        following = next(queue, None)
-                        if following is None:
-                            break
-                        running.add(pool.submit(one, following))
-                    if not running:
-                        break
-                    done, running = wait(running, return_when=FIRST_COMPLETED)
-                    for future in done:
-                        result = future.result()
-                        yield result
-                        if fail_fast and result.outcome == "failed":
-                            stopped = True
-            finally:
-                for future in running:  # an error or an interrupt: start nothing more
-                    future.cancel()
+
+    def stop(result: TargetResult) -> bool:
+        nonlocal stopped
+        stopped = stopped or (fail_fast and result.outcome == "failed")
+        return stopped
+
+    yield from bounded(queue, one, parallel, stop)
     if stopped:
         for target in queue:
             yield not_started(target, operation, dry_run)
+
+
+def bounded(
+    queue: Iterator[T],
+    one: Callable[[T], R],
+    parallel: int,
+    stop: Callable[[R], bool] = lambda _: False,
+) -> Iterator[R]:
+    """`one` over the items of `queue`, at most `parallel` at once (on threads when more
+    than 1), each result as it finishes; once `stop` says so of a result, no new item is
+    taken from `queue` (what is left there is the caller's)."""
+    if parallel <= 1:
+        for item in queue:
+            result = one(item)
+            yield result
+            if stop(result):
+                return
+        return
+    halted = False
+    with ThreadPoolExecutor(max_workers=parallel, thread_name_prefix="vcsync") as pool:
+        running: set[Future[R]] = set()
+        try:
+            while True:
+                while not halted and len(running) < parallel:
+                    following = next(queue, None)
+                    if following is None:
+                        break
+                    running.add(pool.submit(one, following))
+                if not running:
+                    break
+                done, running = wait(running, return_when=FIRST_COMPLETED)
+                for future in done:
+                    result = future.result()
+                    yield result
+                    halted = stop(result) or halted
+        finally:
+            for future in running:  # an error or an interrupt: start nothing more
+                future.cancel()
+
+
+def map_targets(items: Sequence[T], read: Callable[[T], R], parallel: int = 1) -> list[R]:
+    """`read` of each item (a target, or what names one), at most `parallel` at once on
+    the pool `migrate` runs on, the results in the items' order whatever finishes first:
+    the reading commands (status, history, verify) print the same thing at any --parallel."""
+    done: dict[int, R] = {}
+    for index, result in bounded(
+        iter(enumerate(items)), lambda pair: (pair[0], read(pair[1])), parallel
+    ):
+        done[index] = result
+    return [done[index] for index in range(len(items))]
