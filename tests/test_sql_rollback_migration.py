@@ -213,6 +213,15 @@ NO_TRANSACTION = {
         "-- vcsync: no-transaction\nDROP INDEX CONCURRENTLY customers_email;\n",
     ),
 }
+OWN_TRANSACTION = {  # undeclared, but the down controls its own transactions
+    **{k: v for k, v in BASE.items() if "V3__" not in k},
+    **mig(
+        "3",
+        "names",
+        "ALTER TABLE customers ADD COLUMN name text;\n",
+        "BEGIN;\nALTER TABLE customers DROP COLUMN name;\nCOMMIT;\n",
+    ),
+}
 PLACEHOLDER = {
     **{k: v for k, v in BASE.items() if "V3__" not in k},
     **mig(
@@ -234,6 +243,7 @@ PLACEHOLDER = {
         (BASE, "unknown", "R", "staging", "no migration has the hash key 'unknown'"),
         (IRREVERSIBLE, "3", "R", "staging", "(irreversible: the names are gone for good)"),
         (NO_TRANSACTION, "3", "R", "staging", "is marked no-transaction"),
+        (OWN_TRANSACTION, "3", "R", "staging", "its rollback runs outside a transaction"),
         (PLACEHOLDER, "3", "R", "staging", "placeholders"),
     ],
 )

@@ -57,7 +57,7 @@ from vcsync.snapshot import take_snapshot
 from vcsync.sql.effects import POSTGRES as PG_ENGINE
 from vcsync.sql.effects import SQLITE as SQLITE_ENGINE
 from vcsync.sql.effects import TransactionControl, transaction_control
-from vcsync.sql.syntax import substitute_placeholders
+from vcsync.sql.syntax import mask_placeholders, substitute_placeholders
 
 BATCH = 100  # migrations per round trip (measured: 6 round trips each cost 1.4x psql)
 INTERRUPTED = "the run stopped before it finished (killed, or its connection was lost)"
@@ -289,8 +289,23 @@ class Session:
             failed_statement_index=failure.index if failure else None,
             failed_statement=failure.statement if failure else None,
             error=failure.message if failure else None,
-            down_no_transaction=item.down_no_transaction,
+            down_no_transaction=self._down_outside(
+                item, down_text if down_text is not None else item.down_text
+            ),
         )
+
+    def _down_outside(self, item: Deployable, down_text: str | None) -> bool:
+        """Whether the rollback will run outside a transaction: declared, or a down that
+        controls its own transactions (BEGIN/COMMIT, CONCURRENTLY …), which `rollback`
+        runs outside one whatever was declared. The ledger records how it will run, as it
+        records how the up ran, so readers (the SQL rollback_migration) need not re-parse."""
+        if item.down_no_transaction or not down_text:
+            return item.down_no_transaction
+        try:
+            statements = self.conn.split(mask_placeholders(down_text))
+        except DatabaseError:
+            return False  # rollback will say why it cannot be split, when it runs
+        return transaction_control(statements, self.engine) is not None
 
     def record(self, event: MigrationEvent) -> None:
         """A ledger row in its own transaction (or the dry run's)."""
