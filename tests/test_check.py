@@ -406,3 +406,4 @@ def test_a_script_above_max_parse_bytes_skips_vc101_with_a_note(tmp_path: Path) 
     run = vcsync(repo, "check")
     assert run.exit_code == 0
     assert f"note: {UP}: VC101 skipped: 2,617 bytes is above max_parse_bytes (1,000)." in run.stderr
+    assert "VC301-VC311 did not read it either; raise max_parse_bytes" in run.stderr

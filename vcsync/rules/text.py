@@ -15,7 +15,8 @@ def _syntax_error(ctx: Context) -> Iterator[Hit]:
         if loaded.size > ctx.config.max_parse_bytes:
             ctx.note(
                 f"{script.path}: VC101 skipped: {loaded.size:,} bytes is above "
-                f"max_parse_bytes ({ctx.config.max_parse_bytes:,})."
+                f"max_parse_bytes ({ctx.config.max_parse_bytes:,}). VC301-VC311 did not read "
+                "it either; raise max_parse_bytes to check it."
             )
             continue
         parsed = ctx.parsed(script)  # None: VC102 already says why this text cannot be parsed
